@@ -1,0 +1,227 @@
+package meta
+
+import (
+	"context"
+	"time"
+)
+
+// Repository is a repository row. Settings holds the repository's typed
+// configuration as JSON, owned and interpreted by internal/repo.
+type Repository struct {
+	ID        string
+	Key       string
+	Format    string
+	Kind      string
+	Tier      string
+	Settings  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Asset is a file at a path inside a repository, pointing at a blob.
+type Asset struct {
+	ID          string
+	RepoID      string
+	Path        string
+	Blob        string // sha256 digest of the content, "sha256:<hex>"
+	Size        int64
+	ContentType string
+	SHA1        string
+	MD5         string
+	SHA512      string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	// LastDownloadedAt is updated lazily (at most once a minute per asset).
+	LastDownloadedAt   time.Time
+	CreatedBy          string
+	Deprecated         bool
+	DeprecationMessage string
+	// Proxy cache bookkeeping, for assets of remote repositories.
+	FetchedAt            time.Time
+	UpstreamETag         string
+	UpstreamLastModified string
+}
+
+// Blob is a blob row: a digest some asset references (or did).
+type Blob struct {
+	Digest    string
+	Size      int64
+	CreatedAt time.Time
+}
+
+// User is a local account.
+type User struct {
+	ID           string
+	Name         string
+	Email        string
+	PasswordHash string
+	Admin        bool
+	Disabled     bool
+	CreatedAt    time.Time
+	Groups       []string // filled by GetUser*, ignored by CreateUser
+}
+
+// Group is a named set of users.
+type Group struct {
+	Name        string
+	Description string
+	Members     []string
+}
+
+// Token is an API token. Only the hash of its secret is stored.
+type Token struct {
+	ID          string
+	UserID      string
+	UserName    string // filled on read
+	Name        string
+	Hash        string
+	Scopes      string // JSON, interpreted by internal/auth
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	LastUsedAt  time.Time
+	Description string
+}
+
+// Permission grants actions on repositories matching a pattern to a principal.
+type Permission struct {
+	ID            string
+	PrincipalType string // user | group | anonymous
+	Principal     string
+	Repos         string // glob pattern over repository keys
+	Actions       string // comma-separated, interpreted by internal/auth
+	CreatedAt     time.Time
+}
+
+// AuditEvent is one line of the audit log.
+type AuditEvent struct {
+	ID     string
+	At     time.Time
+	Actor  string
+	Action string
+	Repo   string
+	Path   string
+	Detail string // JSON
+}
+
+// AssetQuery selects assets of one repository in path order.
+type AssetQuery struct {
+	Prefix string // only paths starting with Prefix
+	After  string // only paths sorting after After (keyset pagination)
+	Limit  int    // 0 means a default of 1000
+}
+
+// AssetSearch finds assets across repositories.
+type AssetSearch struct {
+	RepoIDs []string // empty: every repository
+	Path    string   // substring of the path (case-insensitive)
+	After   string   // asset ID cursor
+	Limit   int
+}
+
+// Usage is a count of assets and their bytes.
+type Usage struct {
+	Count int64
+	Bytes int64
+}
+
+// Repos stores repository definitions.
+type Repos interface {
+	CreateRepo(ctx context.Context, r *Repository) error
+	UpdateRepo(ctx context.Context, r *Repository) error
+	GetRepo(ctx context.Context, key string) (*Repository, error)
+	ListRepos(ctx context.Context) ([]*Repository, error)
+	DeleteRepo(ctx context.Context, key string) error
+}
+
+// Assets stores the files of repositories.
+type Assets interface {
+	GetAsset(ctx context.Context, repoID, path string) (*Asset, error)
+	// PutAsset inserts or replaces the asset at (RepoID, Path). The blob row
+	// must exist. It fills ID/CreatedAt on insert and keeps them on replace.
+	PutAsset(ctx context.Context, a *Asset) error
+	DeleteAsset(ctx context.Context, repoID, path string) error
+	ListAssets(ctx context.Context, repoID string, q AssetQuery) ([]*Asset, error)
+	SearchAssets(ctx context.Context, q AssetSearch) ([]*Asset, error)
+	TouchDownloaded(ctx context.Context, assetID string, at time.Time) error
+	// MarkFetched records a successful upstream revalidation.
+	MarkFetched(ctx context.Context, assetID string, at time.Time, etag, lastModified string) error
+	SetDeprecation(ctx context.Context, repoID, path string, deprecated bool, message string) error
+	// RepoUsage returns the logical usage of every repository, by repo ID.
+	RepoUsage(ctx context.Context) (map[string]Usage, error)
+	CountAssets(ctx context.Context, repoID string) (int64, error)
+}
+
+// Blobs stores blob rows.
+type Blobs interface {
+	// PutBlob records a blob; recording an existing digest is a no-op.
+	PutBlob(ctx context.Context, digest string, size int64) error
+	GetBlob(ctx context.Context, digest string) (*Blob, error)
+	// DeleteBlob removes a blob row no asset references; a referenced blob
+	// gives errs.Invalid.
+	DeleteBlob(ctx context.Context, digest string) error
+	// ListBlobs returns blob rows in digest order after the cursor.
+	ListBlobs(ctx context.Context, after string, limit int) ([]*Blob, error)
+	// BlobUsage is the physical usage: unique blobs and their bytes.
+	BlobUsage(ctx context.Context) (Usage, error)
+}
+
+// Users stores accounts and groups.
+type Users interface {
+	CreateUser(ctx context.Context, u *User) error
+	UpdateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, name string) (*User, error)
+	GetUserByID(ctx context.Context, id string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	DeleteUser(ctx context.Context, name string) error
+
+	CreateGroup(ctx context.Context, g *Group) error
+	GetGroup(ctx context.Context, name string) (*Group, error)
+	ListGroups(ctx context.Context) ([]*Group, error)
+	DeleteGroup(ctx context.Context, name string) error
+	AddGroupMember(ctx context.Context, group, user string) error
+	RemoveGroupMember(ctx context.Context, group, user string) error
+}
+
+// Tokens stores API tokens.
+type Tokens interface {
+	CreateToken(ctx context.Context, t *Token) error
+	GetTokenByHash(ctx context.Context, hash string) (*Token, error)
+	ListTokens(ctx context.Context, userID string) ([]*Token, error) // "" lists all
+	DeleteToken(ctx context.Context, id string) error
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// Permissions stores permission grants.
+type Permissions interface {
+	CreatePermission(ctx context.Context, p *Permission) error
+	ListPermissions(ctx context.Context) ([]*Permission, error)
+	DeletePermission(ctx context.Context, id string) error
+}
+
+// Audit stores the audit log.
+type Audit interface {
+	AddAudit(ctx context.Context, e *AuditEvent) error
+	// ListAudit returns events newest first; before is an event ID cursor.
+	ListAudit(ctx context.Context, repo string, before string, limit int) ([]*AuditEvent, error)
+}
+
+// Tx is the set of roles available inside a transaction.
+type Tx interface {
+	Repos
+	Assets
+	Blobs
+	Users
+	Tokens
+	Permissions
+	Audit
+}
+
+// Store is the metadata store.
+type Store interface {
+	Tx
+	// InTx runs fn in one transaction, committed when fn returns nil.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// Ping checks the store answers.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,490 @@
+// Package metatest is the conformance suite every meta.Store back-end passes.
+//
+// A back-end's test is one call: metatest.Run(t, func(t *testing.T) meta.Store {...}).
+// Each case gets a store and must leave it empty.
+package metatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/errs"
+	"github.com/cofferhq/coffer/internal/meta"
+)
+
+// Run runs every case against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s meta.Store)
+	}{
+		{"Repos", testRepos},
+		{"AssetPutGetReplace", testAssetPutReplace},
+		{"AssetNeedsBlobRow", testAssetNeedsBlob},
+		{"AssetListPrefixAndPages", testAssetList},
+		{"AssetSearch", testAssetSearch},
+		{"AssetDeprecationAndTimes", testAssetDeprecation},
+		{"Usage", testUsage},
+		{"Blobs", testBlobs},
+		{"UsersAndGroups", testUsersGroups},
+		{"Tokens", testTokens},
+		{"Permissions", testPermissions},
+		{"Audit", testAudit},
+		{"TxRollback", testTxRollback},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStore(t)
+			c.fn(t, s)
+			assertEmpty(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantKind(t *testing.T, err, kind error, what string) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Fatalf("%s: err = %v, want kind %v", what, err, kind)
+	}
+}
+
+func assertEmpty(t *testing.T, s meta.Store) {
+	t.Helper()
+	repos, err := s.ListRepos(ctx)
+	must(t, err)
+	users, err := s.ListUsers(ctx)
+	must(t, err)
+	groups, err := s.ListGroups(ctx)
+	must(t, err)
+	perms, err := s.ListPermissions(ctx)
+	must(t, err)
+	blobs, err := s.ListBlobs(ctx, "", 10)
+	must(t, err)
+	if len(repos)+len(users)+len(groups)+len(perms)+len(blobs) > 0 {
+		t.Fatalf("store not empty after case: %d repos, %d users, %d groups, %d permissions, %d blobs",
+			len(repos), len(users), len(groups), len(perms), len(blobs))
+	}
+	// Audit events are append-only by design and not checked here.
+}
+
+func digestOf(i int) string { return fmt.Sprintf("sha256:%064x", i) }
+
+func mkRepo(t *testing.T, s meta.Store, key string) *meta.Repository {
+	t.Helper()
+	r := &meta.Repository{Key: key, Format: "raw", Kind: "local", Tier: "dev", Settings: []byte(`{"a":1}`)}
+	must(t, s.CreateRepo(ctx, r))
+	return r
+}
+
+func mkAsset(t *testing.T, s meta.Store, repo *meta.Repository, path string, blob int, size int64) *meta.Asset {
+	t.Helper()
+	must(t, s.PutBlob(ctx, digestOf(blob), size))
+	a := &meta.Asset{RepoID: repo.ID, Path: path, Blob: digestOf(blob), Size: size, ContentType: "text/plain", SHA1: "s1", MD5: "m5"}
+	must(t, s.PutAsset(ctx, a))
+	return a
+}
+
+// cleanRepo deletes a repository's assets, the repository and the given blobs.
+func cleanRepo(t *testing.T, s meta.Store, r *meta.Repository, blobs ...int) {
+	t.Helper()
+	for {
+		as, err := s.ListAssets(ctx, r.ID, meta.AssetQuery{})
+		must(t, err)
+		if len(as) == 0 {
+			break
+		}
+		for _, a := range as {
+			must(t, s.DeleteAsset(ctx, r.ID, a.Path))
+		}
+	}
+	must(t, s.DeleteRepo(ctx, r.Key))
+	for _, b := range blobs {
+		must(t, s.DeleteBlob(ctx, digestOf(b)))
+	}
+}
+
+func testRepos(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "raw-dev")
+	if r.ID == "" || r.CreatedAt.IsZero() {
+		t.Fatalf("CreateRepo did not fill ID/CreatedAt: %+v", r)
+	}
+	wantKind(t, s.CreateRepo(ctx, &meta.Repository{Key: "raw-dev", Format: "raw", Kind: "local"}), errs.Exists, "duplicate repo")
+	got, err := s.GetRepo(ctx, "raw-dev")
+	must(t, err)
+	if got.ID != r.ID || got.Format != "raw" || got.Tier != "dev" || string(got.Settings) != `{"a":1}` {
+		t.Fatalf("GetRepo = %+v", got)
+	}
+	got.Tier, got.Settings = "staging", []byte(`{"b":2}`)
+	must(t, s.UpdateRepo(ctx, got))
+	got2, _ := s.GetRepo(ctx, "raw-dev")
+	if got2.Tier != "staging" || string(got2.Settings) != `{"b":2}` {
+		t.Fatalf("UpdateRepo not applied: %+v", got2)
+	}
+	wantKind(t, s.UpdateRepo(ctx, &meta.Repository{Key: "nope"}), errs.NotFound, "update missing repo")
+	_, err = s.GetRepo(ctx, "nope")
+	wantKind(t, err, errs.NotFound, "get missing repo")
+	mkRepo(t, s, "a-first")
+	list, err := s.ListRepos(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].Key != "a-first" || list[1].Key != "raw-dev" {
+		t.Fatalf("ListRepos order: %v", list)
+	}
+	must(t, s.DeleteRepo(ctx, "a-first"))
+	must(t, s.DeleteRepo(ctx, "raw-dev"))
+	wantKind(t, s.DeleteRepo(ctx, "raw-dev"), errs.NotFound, "delete missing repo")
+}
+
+func testAssetPutReplace(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	a := mkAsset(t, s, r, "dir/file.txt", 1, 10)
+	if a.ID == "" {
+		t.Fatal("PutAsset did not fill ID")
+	}
+	got, err := s.GetAsset(ctx, r.ID, "dir/file.txt")
+	must(t, err)
+	if got.Blob != digestOf(1) || got.Size != 10 || got.ContentType != "text/plain" || got.SHA1 != "s1" || got.MD5 != "m5" {
+		t.Fatalf("GetAsset = %+v", got)
+	}
+	time.Sleep(2 * time.Millisecond)
+	b := mkAsset(t, s, r, "dir/file.txt", 2, 20)
+	if b.ID != a.ID || !b.CreatedAt.Equal(got.CreatedAt) {
+		t.Fatalf("replace changed identity: id %s→%s created %v→%v", a.ID, b.ID, got.CreatedAt, b.CreatedAt)
+	}
+	got, _ = s.GetAsset(ctx, r.ID, "dir/file.txt")
+	if got.Blob != digestOf(2) || got.Size != 20 || !got.UpdatedAt.After(got.CreatedAt) {
+		t.Fatalf("after replace: %+v", got)
+	}
+	_, err = s.GetAsset(ctx, r.ID, "other")
+	wantKind(t, err, errs.NotFound, "get missing asset")
+	wantKind(t, s.DeleteAsset(ctx, r.ID, "other"), errs.NotFound, "delete missing asset")
+	// A referenced blob row cannot be deleted.
+	if err := s.DeleteBlob(ctx, digestOf(2)); err == nil {
+		t.Fatal("DeleteBlob of a referenced blob succeeded")
+	}
+	cleanRepo(t, s, r, 1, 2)
+}
+
+func testAssetNeedsBlob(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	err := s.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: "x", Blob: digestOf(9), Size: 1})
+	if err == nil {
+		t.Fatal("PutAsset without a blob row succeeded")
+	}
+	cleanRepo(t, s, r)
+}
+
+func testAssetList(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	other := mkRepo(t, s, "other")
+	paths := []string{"a/1", "a/2", "a/b/3", "a0", "b/1", "a/c/d/4", "a/\u00e9"}
+	for i, p := range paths {
+		mkAsset(t, s, r, p, i, int64(i))
+	}
+	mkAsset(t, s, other, "a/zz", 0, 1)
+	list, err := s.ListAssets(ctx, r.ID, meta.AssetQuery{Prefix: "a/"})
+	must(t, err)
+	var got []string
+	for _, a := range list {
+		got = append(got, a.Path)
+	}
+	want := []string{"a/1", "a/2", "a/b/3", "a/c/d/4", "a/\u00e9"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("prefix list = %v, want %v", got, want)
+	}
+	// Pages of two.
+	got = nil
+	after := ""
+	for {
+		page, err := s.ListAssets(ctx, r.ID, meta.AssetQuery{After: after, Limit: 2})
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		for _, a := range page {
+			got = append(got, a.Path)
+		}
+		after = page[len(page)-1].Path
+	}
+	all := append([]string(nil), paths...)
+	sort.Strings(all)
+	if fmt.Sprint(got) != fmt.Sprint(all) {
+		t.Fatalf("paged list = %v, want %v", got, all)
+	}
+	n, err := s.CountAssets(ctx, r.ID)
+	must(t, err)
+	if n != int64(len(paths)) {
+		t.Fatalf("CountAssets = %d", n)
+	}
+	cleanRepo(t, s, other)
+	cleanRepo(t, s, r, 0, 1, 2, 3, 4, 5, 6)
+}
+
+func testAssetSearch(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	o := mkRepo(t, s, "o")
+	mkAsset(t, s, r, "libs/Foo-1.0.jar", 1, 1)
+	mkAsset(t, s, r, "libs/bar-1.0.jar", 2, 1)
+	mkAsset(t, s, o, "x/foo_50%.txt", 3, 1)
+	res, err := s.SearchAssets(ctx, meta.AssetSearch{Path: "foo"})
+	must(t, err)
+	if len(res) != 2 {
+		t.Fatalf("search foo: %d results", len(res))
+	}
+	res, _ = s.SearchAssets(ctx, meta.AssetSearch{Path: "foo", RepoIDs: []string{o.ID}})
+	if len(res) != 1 || res[0].Path != "x/foo_50%.txt" {
+		t.Fatalf("search in repo: %v", res)
+	}
+	res, _ = s.SearchAssets(ctx, meta.AssetSearch{Path: "_50%"})
+	if len(res) != 1 {
+		t.Fatalf("LIKE wildcards not escaped: %d results", len(res))
+	}
+	res, _ = s.SearchAssets(ctx, meta.AssetSearch{Limit: 1})
+	res2, _ := s.SearchAssets(ctx, meta.AssetSearch{Limit: 5, After: res[0].ID})
+	if len(res) != 1 || len(res2) != 2 {
+		t.Fatalf("search pages: %d then %d", len(res), len(res2))
+	}
+	cleanRepo(t, s, o)
+	cleanRepo(t, s, r, 1, 2, 3)
+}
+
+func testAssetDeprecation(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	a := mkAsset(t, s, r, "f", 1, 1)
+	must(t, s.SetDeprecation(ctx, r.ID, "f", true, "use g"))
+	got, _ := s.GetAsset(ctx, r.ID, "f")
+	if !got.Deprecated || got.DeprecationMessage != "use g" {
+		t.Fatalf("deprecation not stored: %+v", got)
+	}
+	must(t, s.SetDeprecation(ctx, r.ID, "f", false, ""))
+	wantKind(t, s.SetDeprecation(ctx, r.ID, "missing", true, ""), errs.NotFound, "deprecate missing")
+	at := time.Unix(1700000000, 123)
+	must(t, s.TouchDownloaded(ctx, a.ID, at))
+	must(t, s.MarkFetched(ctx, a.ID, at, `"etag"`, "Tue, 14 Nov 2023 22:13:20 GMT"))
+	got, _ = s.GetAsset(ctx, r.ID, "f")
+	if got.Deprecated || !got.LastDownloadedAt.Equal(at) || !got.FetchedAt.Equal(at) || got.UpstreamETag != `"etag"` {
+		t.Fatalf("times not stored: %+v", got)
+	}
+	cleanRepo(t, s, r, 1)
+}
+
+func testUsage(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	o := mkRepo(t, s, "o")
+	mkAsset(t, s, r, "a", 1, 100)
+	mkAsset(t, s, r, "b", 1, 100) // same blob twice: logical 200, physical 100
+	mkAsset(t, s, o, "c", 1, 100)
+	mkAsset(t, s, o, "d", 2, 5)
+	u, err := s.RepoUsage(ctx)
+	must(t, err)
+	if u[r.ID] != (meta.Usage{Count: 2, Bytes: 200}) || u[o.ID] != (meta.Usage{Count: 2, Bytes: 105}) {
+		t.Fatalf("RepoUsage = %v", u)
+	}
+	p, err := s.BlobUsage(ctx)
+	must(t, err)
+	if p != (meta.Usage{Count: 2, Bytes: 105}) {
+		t.Fatalf("BlobUsage = %v", p)
+	}
+	cleanRepo(t, s, o)
+	cleanRepo(t, s, r, 1, 2)
+}
+
+func testBlobs(t *testing.T, s meta.Store) {
+	must(t, s.PutBlob(ctx, digestOf(1), 7))
+	must(t, s.PutBlob(ctx, digestOf(1), 7)) // idempotent
+	must(t, s.PutBlob(ctx, digestOf(2), 8))
+	b, err := s.GetBlob(ctx, digestOf(1))
+	must(t, err)
+	if b.Size != 7 || b.CreatedAt.IsZero() {
+		t.Fatalf("GetBlob = %+v", b)
+	}
+	list, _ := s.ListBlobs(ctx, digestOf(1), 10)
+	if len(list) != 1 || list[0].Digest != digestOf(2) {
+		t.Fatalf("ListBlobs after cursor = %v", list)
+	}
+	_, err = s.GetBlob(ctx, digestOf(3))
+	wantKind(t, err, errs.NotFound, "missing blob")
+	must(t, s.DeleteBlob(ctx, digestOf(1)))
+	must(t, s.DeleteBlob(ctx, digestOf(2)))
+	wantKind(t, s.DeleteBlob(ctx, digestOf(2)), errs.NotFound, "delete missing blob")
+}
+
+func testUsersGroups(t *testing.T, s meta.Store) {
+	u := &meta.User{Name: "alice", Email: "a@example.test", PasswordHash: "h", Admin: true}
+	must(t, s.CreateUser(ctx, u))
+	wantKind(t, s.CreateUser(ctx, &meta.User{Name: "alice"}), errs.Exists, "duplicate user")
+	must(t, s.CreateUser(ctx, &meta.User{Name: "bob"}))
+	must(t, s.CreateGroup(ctx, &meta.Group{Name: "devs", Description: "d"}))
+	wantKind(t, s.CreateGroup(ctx, &meta.Group{Name: "devs"}), errs.Exists, "duplicate group")
+	must(t, s.AddGroupMember(ctx, "devs", "alice"))
+	must(t, s.AddGroupMember(ctx, "devs", "alice")) // idempotent
+	must(t, s.AddGroupMember(ctx, "devs", "bob"))
+	wantKind(t, s.AddGroupMember(ctx, "devs", "carol"), errs.NotFound, "add missing user")
+	wantKind(t, s.AddGroupMember(ctx, "nogroup", "bob"), errs.NotFound, "add to missing group")
+	got, err := s.GetUser(ctx, "alice")
+	must(t, err)
+	if got.ID != u.ID || !got.Admin || got.Email != "a@example.test" || fmt.Sprint(got.Groups) != "[devs]" {
+		t.Fatalf("GetUser = %+v", got)
+	}
+	byID, err := s.GetUserByID(ctx, u.ID)
+	must(t, err)
+	if byID.Name != "alice" {
+		t.Fatalf("GetUserByID = %+v", byID)
+	}
+	got.Disabled, got.PasswordHash = true, "h2"
+	must(t, s.UpdateUser(ctx, got))
+	got, _ = s.GetUser(ctx, "alice")
+	if !got.Disabled || got.PasswordHash != "h2" {
+		t.Fatalf("UpdateUser not applied: %+v", got)
+	}
+	g, err := s.GetGroup(ctx, "devs")
+	must(t, err)
+	if fmt.Sprint(g.Members) != "[alice bob]" {
+		t.Fatalf("group members = %v", g.Members)
+	}
+	must(t, s.RemoveGroupMember(ctx, "devs", "bob"))
+	wantKind(t, s.RemoveGroupMember(ctx, "devs", "bob"), errs.NotFound, "remove non-member")
+	users, _ := s.ListUsers(ctx)
+	if len(users) != 2 || users[0].Name != "alice" {
+		t.Fatalf("ListUsers = %v", users)
+	}
+	must(t, s.DeleteUser(ctx, "alice")) // also drops its memberships
+	g, _ = s.GetGroup(ctx, "devs")
+	if len(g.Members) != 0 {
+		t.Fatalf("deleted user still a member: %v", g.Members)
+	}
+	must(t, s.DeleteUser(ctx, "bob"))
+	wantKind(t, s.DeleteUser(ctx, "bob"), errs.NotFound, "delete missing user")
+	must(t, s.DeleteGroup(ctx, "devs"))
+	_, err = s.GetGroup(ctx, "devs")
+	wantKind(t, err, errs.NotFound, "deleted group")
+}
+
+func testTokens(t *testing.T, s meta.Store) {
+	u := &meta.User{Name: "ci"}
+	must(t, s.CreateUser(ctx, u))
+	exp := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	tok := &meta.Token{UserID: u.ID, Name: "build", Hash: "hash1", Scopes: `[{"repos":"*"}]`, ExpiresAt: exp}
+	must(t, s.CreateToken(ctx, tok))
+	wantKind(t, s.CreateToken(ctx, &meta.Token{UserID: u.ID, Hash: "hash1"}), errs.Exists, "duplicate token hash")
+	got, err := s.GetTokenByHash(ctx, "hash1")
+	must(t, err)
+	if got.ID != tok.ID || got.UserName != "ci" || got.Scopes != tok.Scopes || !got.ExpiresAt.Equal(exp) {
+		t.Fatalf("GetTokenByHash = %+v", got)
+	}
+	must(t, s.TouchToken(ctx, tok.ID, exp))
+	list, _ := s.ListTokens(ctx, u.ID)
+	if len(list) != 1 || !list[0].LastUsedAt.Equal(exp) {
+		t.Fatalf("ListTokens = %+v", list)
+	}
+	all, _ := s.ListTokens(ctx, "")
+	if len(all) != 1 {
+		t.Fatalf("ListTokens(all) = %d", len(all))
+	}
+	_, err = s.GetTokenByHash(ctx, "nope")
+	wantKind(t, err, errs.NotFound, "missing token")
+	must(t, s.CreateToken(ctx, &meta.Token{UserID: u.ID, Hash: "hash2"}))
+	must(t, s.DeleteToken(ctx, tok.ID))
+	wantKind(t, s.DeleteToken(ctx, tok.ID), errs.NotFound, "delete missing token")
+	must(t, s.DeleteUser(ctx, "ci")) // takes its remaining token with it
+	_, err = s.GetTokenByHash(ctx, "hash2")
+	wantKind(t, err, errs.NotFound, "token of deleted user")
+}
+
+func testPermissions(t *testing.T, s meta.Store) {
+	p := &meta.Permission{PrincipalType: "group", Principal: "devs", Repos: "docker-*", Actions: "read,write"}
+	must(t, s.CreatePermission(ctx, p))
+	must(t, s.CreatePermission(ctx, &meta.Permission{PrincipalType: "anonymous", Repos: "*", Actions: "read"}))
+	list, err := s.ListPermissions(ctx)
+	must(t, err)
+	if len(list) != 2 || list[0].ID != p.ID || list[0].Actions != "read,write" || list[0].Repos != "docker-*" {
+		t.Fatalf("ListPermissions = %+v", list)
+	}
+	for _, x := range list {
+		must(t, s.DeletePermission(ctx, x.ID))
+	}
+	wantKind(t, s.DeletePermission(ctx, p.ID), errs.NotFound, "delete missing permission")
+}
+
+func testAudit(t *testing.T, s meta.Store) {
+	tag := fmt.Sprintf("audit-%d", time.Now().UnixNano())
+	for i := 0; i < 5; i++ {
+		must(t, s.AddAudit(ctx, &meta.AuditEvent{Actor: "alice", Action: "put", Repo: tag, Path: fmt.Sprint(i)}))
+	}
+	list, err := s.ListAudit(ctx, tag, "", 3)
+	must(t, err)
+	if len(list) != 3 || list[0].Path != "4" || list[2].Path != "2" {
+		t.Fatalf("ListAudit newest first: %+v", list)
+	}
+	more, _ := s.ListAudit(ctx, tag, list[2].ID, 10)
+	if len(more) != 2 || more[0].Path != "1" {
+		t.Fatalf("ListAudit before cursor: %+v", more)
+	}
+}
+
+func testTxRollback(t *testing.T, s meta.Store) {
+	boom := errors.New("boom")
+	err := s.InTx(ctx, func(tx meta.Tx) error {
+		if err := tx.CreateRepo(ctx, &meta.Repository{Key: "tx", Format: "raw", Kind: "local"}); err != nil {
+			return err
+		}
+		if _, err := tx.GetRepo(ctx, "tx"); err != nil {
+			return fmt.Errorf("read own write in tx: %w", err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx err = %v", err)
+	}
+	_, err = s.GetRepo(ctx, "tx")
+	wantKind(t, err, errs.NotFound, "repo after rollback")
+	must(t, s.InTx(ctx, func(tx meta.Tx) error {
+		return tx.CreateRepo(ctx, &meta.Repository{Key: "tx", Format: "raw", Kind: "local"})
+	}))
+	must(t, s.DeleteRepo(ctx, "tx"))
+}
+
+func testConcurrentWriters(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	must(t, s.PutBlob(ctx, digestOf(1), 1))
+	var wg sync.WaitGroup
+	errc := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- s.InTx(ctx, func(tx meta.Tx) error {
+				// Half the writers fight over one path, half write their own.
+				path := "shared"
+				if i%2 == 0 {
+					path = fmt.Sprintf("own-%d", i)
+				}
+				return tx.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: path, Blob: digestOf(1), Size: 1})
+			})
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		must(t, err)
+	}
+	n, _ := s.CountAssets(ctx, r.ID)
+	if n != 21 {
+		t.Fatalf("after concurrent writes: %d assets, want 21", n)
+	}
+	cleanRepo(t, s, r, 1)
+}

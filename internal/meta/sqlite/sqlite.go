@@ -1,0 +1,79 @@
+// Package sqlite is the embedded metadata back-end: meta/sqldb over a SQLite
+// file in WAL mode, with one writer connection (SQLite serialises writers
+// anyway; one connection turns lock contention into a Go queue) and a pool
+// of readers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/cofferhq/coffer/internal/meta/sqldb"
+)
+
+// Open opens (creating if needed) the SQLite database at path and applies
+// the migrations.
+func Open(ctx context.Context, path string) (*sqldb.DB, error) {
+	pragmas := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"busy_timeout(10000)",
+		"foreign_keys(ON)",
+		// FULL: a commit acknowledged to a client survives power loss, not
+		// just a process crash. Metadata commits are small.
+		"synchronous(FULL)",
+	} {
+		pragmas.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + pragmas.Encode()
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxLifetime(0)
+	db, err := sqldb.Open(ctx, read, write, sqldb.Dialect{
+		Goose:        goose.DialectSQLite3,
+		IsUnique:     isCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
+		IsForeignKey: isCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
+	})
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func isCode(codes ...int) func(error) bool {
+	return func(err error) bool {
+		var se *sqlite.Error
+		if !errors.As(err, &se) {
+			return false
+		}
+		for _, c := range codes {
+			if se.Code() == c {
+				return true
+			}
+		}
+		return false
+	}
+}
