@@ -1,0 +1,209 @@
+// Package app is the one wiring point: it builds the stores, the repository
+// manager, authentication, the formats and the HTTP server from a
+// configuration, and runs them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cofferhq/coffer/internal/auth"
+	blobfs "github.com/cofferhq/coffer/internal/blob/fs"
+	"github.com/cofferhq/coffer/internal/config"
+	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/meta"
+	"github.com/cofferhq/coffer/internal/meta/sqlite"
+	"github.com/cofferhq/coffer/internal/metrics"
+	"github.com/cofferhq/coffer/internal/repo"
+	"github.com/cofferhq/coffer/internal/server"
+)
+
+// App is a built, not yet serving, Coffer.
+type App struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Store   meta.Store
+	Blobs   *blobfs.Store
+	Repos   *repo.Manager
+	Auth    *auth.Service
+	Metrics *metrics.Metrics
+	Server  *server.Server
+	// AdminPassword is set when first start generated one.
+	AdminPassword string
+}
+
+// Options tune New for tests and the command line.
+type Options struct {
+	// Stderr receives the generated admin password (default os.Stderr).
+	Stderr io.Writer
+	// Getenv reads the environment (default os.Getenv).
+	Getenv func(string) string
+	// Transport for upstream requests (nil: default).
+	Transport http.RoundTripper
+}
+
+// NewLogger builds the logger the configuration asks for.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	o := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// New builds everything. baseURL is the external URL (derived from the
+// listen address when the configuration leaves it empty).
+func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (*App, error) {
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	log := NewLogger(cfg.Log, opts.Stderr)
+	a := &App{Config: cfg, Log: log}
+	dir := cfg.Storage.DataDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.Store = store
+	if a.Blobs, err = blobfs.New(filepath.Join(dir, "blobs")); err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.Metrics = metrics.New()
+	a.Repos, err = repo.NewManager(ctx, store, a.Blobs, repo.Options{
+		Formats:       FormatNames(),
+		MaxUploadSize: int64(cfg.Server.MaxUploadSize),
+		Logger:        log,
+		Transport:     opts.Transport,
+		ProxyObserver: a.Metrics.ObserveProxy,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.Auth = auth.New(store, a.Repos.Attrs)
+	a.Repos.SetAuth(a.Auth)
+	if len(cfg.Repositories) > 0 {
+		res, err := a.Repos.Apply(ctx, cfg.Repositories)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		for _, r := range res {
+			if r.Action != "unchanged" {
+				log.Info("repository "+r.Action, "repo", r.Key)
+			}
+		}
+	}
+	if a.AdminPassword, err = a.Auth.EnsureAdmin(ctx, opts.Getenv("COFFER_ADMIN_PASSWORD")); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Metrics.RegisterStorage(store, func() map[string]string {
+		out := map[string]string{}
+		for _, r := range a.Repos.List() {
+			out[r.ID] = r.Key
+		}
+		return out
+	})
+	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
+	return a, nil
+}
+
+// Close releases the stores.
+func (a *App) Close() error {
+	if a.Repos != nil {
+		a.Repos.Close()
+	}
+	return a.Store.Close()
+}
+
+// Run serves until ctx is done, then drains gracefully. addrFile, when set,
+// receives the bound address once the server accepts connections.
+func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) error {
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	addr := ln.Addr().String()
+	base := cfg.Server.BaseURL
+	if base == "" {
+		base = "http://" + addr
+	}
+	a, err := New(ctx, cfg, base, opts)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	if a.AdminPassword != "" {
+		fmt.Fprintf(opts.Stderr, "\n  Coffer created the account %q with the password:\n\n      %s\n\n  It is shown only this once. Set COFFER_ADMIN_PASSWORD on first start to choose it.\n\n",
+			auth.AdminName, a.AdminPassword)
+	}
+	hs := &http.Server{
+		Handler:           a.Server,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	go a.housekeeping(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.Server.SetReady(true)
+	a.Log.Info("coffer listening", "addr", addr, "base_url", base, "data_dir", cfg.Storage.DataDir, "formats", FormatNames())
+	if addrFile != "" {
+		if err := os.WriteFile(addrFile, []byte(addr), 0o644); err != nil {
+			return err
+		}
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Server.SetReady(false)
+	a.Log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.D())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.Log.Warn("graceful shutdown incomplete", "err", err)
+		hs.Close()
+	}
+	a.Log.Info("stopped")
+	return nil
+}
+
+// housekeeping removes what interrupted uploads leave behind.
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, b, err := a.Blobs.RemoveStaleUploads(time.Now().Add(-24 * time.Hour)); err != nil {
+			a.Log.Warn("removing stale uploads", "err", err)
+		} else if n > 0 {
+			a.Log.Info("removed stale uploads", "files", n, "bytes", b)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server       Server       `yaml:"server" json:"server"`
+	Storage      Storage      `yaml:"storage" json:"storage"`
+	Log          Log          `yaml:"log" json:"log"`
+	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Listen string `yaml:"listen" json:"listen"`
+	// BaseURL is what generated absolute URLs use; defaults to http://<listen>.
+	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
+	// MaxUploadSize bounds one request body; a repository may lower or raise it.
+	MaxUploadSize ByteSize `yaml:"max_upload_size" json:"max_upload_size,omitempty"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty"`
+}
+
+// Storage configures where metadata and blobs live.
+type Storage struct {
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `yaml:"format" json:"format"` // text | json
+	Level  string `yaml:"level" json:"level"`   // debug | info | warn | error
+}
+
+// Repository declares one repository. The same shape is accepted by the
+// management API (as JSON) and `coffer repo apply -f` (as YAML).
+type Repository struct {
+	Key         string `yaml:"key" json:"key"`
+	Format      string `yaml:"format" json:"format"`
+	Kind        string `yaml:"kind" json:"kind"`
+	Tier        string `yaml:"tier,omitempty" json:"tier,omitempty"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+
+	// Explicit policies; unset means the tier's default.
+	Overwrite     *bool `yaml:"overwrite,omitempty" json:"overwrite,omitempty"`
+	Delete        *bool `yaml:"delete,omitempty" json:"delete,omitempty"`
+	AnonymousRead bool  `yaml:"anonymous_read,omitempty" json:"anonymous_read,omitempty"`
+
+	MaxUploadSize ByteSize `yaml:"max_upload_size,omitempty" json:"max_upload_size,omitempty"`
+
+	// remote
+	Upstream    *Upstream `yaml:"upstream,omitempty" json:"upstream,omitempty"`
+	MetadataTTL Duration  `yaml:"metadata_ttl,omitempty" json:"metadata_ttl,omitempty"`
+	NegativeTTL Duration  `yaml:"negative_ttl,omitempty" json:"negative_ttl,omitempty"`
+
+	// virtual
+	Members       []string `yaml:"members,omitempty" json:"members,omitempty"`
+	DefaultDeploy string   `yaml:"default_deploy,omitempty" json:"default_deploy,omitempty"`
+}
+
+// Upstream is a remote repository's source.
+type Upstream struct {
+	URL          string   `yaml:"url" json:"url"`
+	Username     string   `yaml:"username,omitempty" json:"username,omitempty"`
+	PasswordEnv  string   `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	PasswordFile string   `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	Timeout      Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// Defaults returns the embedded default configuration.
+func Defaults() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:8080",
+			MaxUploadSize:   10 << 30,
+			ShutdownTimeout: Duration(30 * time.Second),
+		},
+		Storage: Storage{DataDir: "./coffer-data"},
+		Log:     Log{Format: "text", Level: "info"},
+	}
+}
+
+// Duration is a time.Duration written as "10m", "1h30m" or "90s".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalText implements encoding.TextUnmarshaler (YAML and JSON).
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "" || s == "0" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use units like 30s, 10m, 1h)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// ByteSize is a size in bytes written as 1048576, "512MiB", "10GB" or "1.5GiB".
+type ByteSize int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   float64
+}{
+	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+}
+
+// ParseByteSize parses a size.
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := 1.0
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || v*mult > 1<<62 {
+		return 0, fmt.Errorf("invalid size %q (use a number of bytes or units like 512MiB, 10GB)", s)
+	}
+	return ByteSize(v * mult), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(p []byte) error {
+	v, err := ParseByteSize(string(p))
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// UnmarshalJSON accepts a number or a string.
+func (b *ByteSize) UnmarshalJSON(p []byte) error {
+	var n int64
+	if json.Unmarshal(p, &n) == nil {
+		*b = ByteSize(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(p, &s); err != nil {
+		return fmt.Errorf("invalid size %s", p)
+	}
+	return b.UnmarshalText([]byte(s))
+}
+
+// String formats the size with a binary unit when it divides evenly.
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && int64(b)%u.m == 0 {
+			return fmt.Sprintf("%d%s", int64(b)/u.m, u.s)
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }

@@ -1,0 +1,416 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/cofferhq/coffer/internal/auth"
+	"github.com/cofferhq/coffer/internal/blob"
+	"github.com/cofferhq/coffer/internal/checksum"
+	"github.com/cofferhq/coffer/internal/errs"
+	"github.com/cofferhq/coffer/internal/meta"
+)
+
+// Asset is an asset together with the repository that actually holds it
+// (a member, when resolved through a virtual repository).
+type Asset struct {
+	*meta.Asset
+	Repo *Repository
+	// Stale is set when a remote repository served its cached copy because
+	// the upstream could not be asked.
+	Stale bool
+}
+
+// PutOptions describe an upload.
+type PutOptions struct {
+	ContentType string
+	// Size is the declared length (Content-Length), or -1 when unknown.
+	Size int64
+	// Declared are checksums the client sent (hex); a mismatch stores nothing.
+	Declared checksum.Sums
+	// Hashes are the extra digests to compute and keep besides sha256.
+	// Nil means sha1 and md5, what generic clients ask for.
+	Hashes []checksum.Alg
+}
+
+// PutResult says what a Put did.
+type PutResult struct {
+	Asset     *Asset
+	Created   bool // a new path
+	Unchanged bool // identical content was already there
+}
+
+// Put stores body at path in r (or r's deployment target), enforcing the
+// repository's policies and the caller's permissions.
+func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.Reader, o PutOptions) (*PutResult, error) {
+	target, err := m.DeployTarget(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.authorize(ctx, auth.Write, target.Key); err != nil {
+		return nil, err
+	}
+	limit := m.maxBody
+	if target.MaxUploadSize > 0 {
+		limit = target.MaxUploadSize
+	}
+	if limit > 0 && o.Size > limit {
+		return nil, tooLarge(target, o.Size, limit)
+	}
+	for alg, v := range o.Declared {
+		if v != "" && !alg.ValidHex(strings.ToLower(strings.TrimSpace(v))) {
+			return nil, errs.New(errs.Invalid, "declared %s checksum %q is not a %d-digit hex value", alg, v, alg.HexLen())
+		}
+	}
+
+	existing, err := m.store.GetAsset(ctx, target.ID, path)
+	if err != nil && !errors.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	if existing != nil {
+		if target.Policy.Overwrite {
+			if err := m.authorize(ctx, auth.Overwrite, target.Key); err != nil {
+				return nil, err
+			}
+		} else if d := o.Declared[checksum.SHA256]; d != "" && "sha256:"+strings.ToLower(d) != existing.Blob {
+			// Refuse before reading a byte of the body.
+			return nil, immutable(target, path)
+		}
+	}
+
+	hashes := o.Hashes
+	if hashes == nil {
+		hashes = []checksum.Alg{checksum.SHA1, checksum.MD5}
+	}
+	w, err := m.blobs.Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			w.Cancel(context.WithoutCancel(ctx))
+		}
+	}()
+	h := checksum.NewHasher(hashes...)
+	src := body
+	if limit > 0 {
+		src = &limitReader{r: body, left: limit, repo: target}
+	}
+	_, err = io.Copy(io.MultiWriter(w, h), src)
+	sums := h.Sums()
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if o.Size >= 0 && w.Size() != o.Size {
+		return nil, errs.New(errs.Invalid, "upload truncated: received %d of %d bytes", w.Size(), o.Size)
+	}
+	sums[checksum.SHA256] = w.Digest().Encoded()
+	if msg := checksum.Verify(o.Declared, sums); msg != "" {
+		return nil, errs.New(errs.DigestMismatch, "%s; nothing was stored", msg)
+	}
+	dg := w.Digest()
+	if existing != nil && existing.Blob == dg.String() {
+		// Same bytes: nothing to do, whatever the policy.
+		return &PutResult{Asset: &Asset{Asset: existing, Repo: target}, Unchanged: true}, nil
+	}
+	if existing != nil && !target.Policy.Overwrite {
+		return nil, immutable(target, path)
+	}
+	info, err := w.Commit(ctx, dg)
+	if err != nil {
+		return nil, err
+	}
+	committed = true
+
+	a := &meta.Asset{
+		RepoID:      target.ID,
+		Path:        path,
+		Blob:        info.Digest.String(),
+		Size:        info.Size,
+		ContentType: o.ContentType,
+		SHA1:        sums[checksum.SHA1],
+		MD5:         sums[checksum.MD5],
+		SHA512:      sums[checksum.SHA512],
+		CreatedBy:   auth.PrincipalFrom(ctx).Name(),
+	}
+	created := true
+	err = m.store.InTx(ctx, func(tx meta.Tx) error {
+		// Check again inside the transaction: another writer may have won.
+		cur, err := tx.GetAsset(ctx, target.ID, path)
+		switch {
+		case err == nil:
+			created = false
+			if cur.Blob != a.Blob && !target.Policy.Overwrite {
+				return immutable(target, path)
+			}
+		case !errors.Is(err, errs.NotFound):
+			return err
+		}
+		if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
+			return err
+		}
+		if err := tx.PutAsset(ctx, a); err != nil {
+			return err
+		}
+		action := "deploy"
+		if !created {
+			action = "overwrite"
+		}
+		return m.audit(ctx, tx, action, target.Key, path, map[string]any{"digest": a.Blob, "size": a.Size})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created}, nil
+}
+
+func immutable(r *Repository, path string) error {
+	return errs.New(errs.Immutable, "%s already exists in %s and cannot be overwritten (%s)", path, r.Key, r.PolicyName())
+}
+
+func tooLarge(r *Repository, size, limit int64) error {
+	return errs.New(errs.TooLarge, "upload of %d bytes exceeds the %d-byte limit of %s", size, limit, r.Key)
+}
+
+type limitReader struct {
+	r    io.Reader
+	left int64
+	repo *Repository
+	read int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// Probe one byte: a body of exactly the limit is fine.
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, errs.New(errs.TooLarge, "upload exceeds the %d-byte limit of %s", l.read, l.repo.Key)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	l.read += int64(n)
+	return n, err
+}
+
+// bodyError classifies a failure reading a request body.
+func bodyError(err error) error {
+	if errs.KindOf(err) != nil {
+		return err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) {
+		return errs.Wrap(errs.Canceled, err, "upload interrupted before the end of the body; nothing was stored")
+	}
+	return errs.Wrap(errs.Invalid, err, "reading the upload failed; nothing was stored: %v", err)
+}
+
+// Get finds the asset at path, resolving through members for a virtual
+// repository and through the upstream for a remote one. The caller must
+// have read permission on r (the request middleware checks it).
+func (m *Manager) Get(ctx context.Context, r *Repository, path string) (*Asset, error) {
+	switch r.Kind {
+	case Local:
+		a, err := m.store.GetAsset(ctx, r.ID, path)
+		if err != nil {
+			return nil, notFoundIn(err, r, path)
+		}
+		return &Asset{Asset: a, Repo: r}, nil
+	case Remote:
+		return m.Fetch(ctx, r, path, FetchSpec{})
+	case Virtual:
+		return m.resolveVirtual(ctx, r, path)
+	}
+	return nil, fmt.Errorf("repository %s has unknown kind %q", r.Key, r.Kind)
+}
+
+func notFoundIn(err error, r *Repository, path string) error {
+	if errors.Is(err, errs.NotFound) {
+		return errs.Wrap(errs.NotFound, err, "%s not found in %s", path, r.Key)
+	}
+	return err
+}
+
+// Open returns the content of an asset and records the download.
+func (m *Manager) Open(ctx context.Context, a *Asset) (io.ReadSeekCloser, error) {
+	f, err := m.blobs.Open(ctx, digest.Digest(a.Blob))
+	if err != nil {
+		if errors.Is(err, errs.NotFound) {
+			// An asset whose blob is gone is corruption, not a client error.
+			return nil, fmt.Errorf("asset %s in %s: blob %s missing: %w", a.Path, a.Repo.Key, a.Blob, err)
+		}
+		return nil, err
+	}
+	m.downloads.record(a.ID)
+	return f, nil
+}
+
+// Delete removes the asset at path, or every asset under path/ when path
+// is a folder. It returns how many assets were removed.
+func (m *Manager) Delete(ctx context.Context, r *Repository, path string) (int, error) {
+	switch r.Kind {
+	case Virtual:
+		return 0, errs.New(errs.NotAllowed, "%s is a virtual repository: delete from the member that holds %s", r.Key, path)
+	}
+	if err := m.authorize(ctx, auth.Delete, r.Key); err != nil {
+		return 0, err
+	}
+	if !r.Policy.Delete {
+		return 0, errs.New(errs.Immutable, "%s cannot be deleted from %s (%s): deprecate it instead", path, r.Key, r.PolicyName())
+	}
+	n := 0
+	err := m.store.InTx(ctx, func(tx meta.Tx) error {
+		n = 0
+		err := tx.DeleteAsset(ctx, r.ID, path)
+		if err == nil {
+			n = 1
+			return m.audit(ctx, tx, "delete", r.Key, path, nil)
+		}
+		if !errors.Is(err, errs.NotFound) {
+			return err
+		}
+		// A folder: everything under it.
+		prefix := strings.TrimSuffix(path, "/") + "/"
+		if path == "" {
+			prefix = ""
+		}
+		for {
+			as, err := tx.ListAssets(ctx, r.ID, meta.AssetQuery{Prefix: prefix, Limit: 500})
+			if err != nil {
+				return err
+			}
+			if len(as) == 0 {
+				break
+			}
+			for _, a := range as {
+				if err := tx.DeleteAsset(ctx, r.ID, a.Path); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			return errs.New(errs.NotFound, "%s not found in %s", path, r.Key)
+		}
+		return m.audit(ctx, tx, "delete", r.Key, prefix, map[string]any{"count": n})
+	})
+	if err == nil && r.Kind == Remote {
+		m.negative.forget(r, path)
+	}
+	return n, err
+}
+
+// Deprecate marks (or unmarks) the asset at path as deprecated. It is how
+// release repositories retire artifacts they never delete.
+func (m *Manager) Deprecate(ctx context.Context, r *Repository, path string, deprecated bool, message string) error {
+	if r.Kind != Local {
+		return errs.New(errs.NotAllowed, "only artifacts of local repositories can be deprecated; %s is %s", r.Key, r.Kind)
+	}
+	if err := m.authorize(ctx, auth.Write, r.Key); err != nil {
+		return err
+	}
+	return m.store.InTx(ctx, func(tx meta.Tx) error {
+		if err := tx.SetDeprecation(ctx, r.ID, path, deprecated, message); err != nil {
+			return notFoundIn(err, r, path)
+		}
+		action := "deprecate"
+		if !deprecated {
+			action = "undeprecate"
+		}
+		return m.audit(ctx, tx, action, r.Key, path, map[string]any{"message": message})
+	})
+}
+
+// Entry is one child of a folder listing.
+type Entry struct {
+	Name  string // last path segment; folders end with "/"
+	Path  string
+	Asset *meta.Asset // nil for folders
+	Repo  string      // the repository that holds it
+}
+
+// ListFolder lists the immediate children of folder (no leading or trailing
+// slash; "" is the root) in name order. Virtual repositories merge their
+// members' listings, first member wins a name.
+func (m *Manager) ListFolder(ctx context.Context, r *Repository, folder string, limit int) ([]Entry, error) {
+	if limit <= 0 {
+		limit = 10000
+	}
+	if r.Kind == Virtual {
+		seen := map[string]bool{}
+		var out []Entry
+		for _, mem := range m.members(r) {
+			es, err := m.ListFolder(ctx, mem, folder, limit)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range es {
+				if !seen[e.Name] {
+					seen[e.Name] = true
+					out = append(out, e)
+				}
+			}
+		}
+		sortEntries(out)
+		if len(out) > limit {
+			out = out[:limit]
+		}
+		return out, nil
+	}
+	prefix := ""
+	if folder != "" {
+		prefix = folder + "/"
+	}
+	var out []Entry
+	after := ""
+	for len(out) < limit {
+		as, err := m.store.ListAssets(ctx, r.ID, meta.AssetQuery{Prefix: prefix, After: after, Limit: 200})
+		if err != nil {
+			return nil, err
+		}
+		if len(as) == 0 {
+			break
+		}
+		skipped := false
+		for _, a := range as {
+			rest := a.Path[len(prefix):]
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				name := rest[:i+1]
+				out = append(out, Entry{Name: name, Path: prefix + name, Repo: r.Key})
+				// Skip everything inside that sub-folder in one jump.
+				after = prefix + rest[:i] + "/\xff"
+				skipped = true
+				break
+			}
+			out = append(out, Entry{Name: rest, Path: a.Path, Asset: a, Repo: r.Key})
+			after = a.Path
+			if len(out) >= limit {
+				break
+			}
+		}
+		if !skipped && len(as) < 200 {
+			break
+		}
+	}
+	return out, nil
+}
+
+func sortEntries(es []Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
+}
+
+// BlobInfo returns the stored size of an asset's blob (a consistency check
+// used by tools).
+func (m *Manager) BlobInfo(ctx context.Context, a *meta.Asset) (blob.Info, error) {
+	return m.blobs.Stat(ctx, digest.Digest(a.Blob))
+}
