@@ -214,3 +214,5 @@ func Curl(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	}
 	return o.String(), e.String(), code
 }
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
