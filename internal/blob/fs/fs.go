@@ -180,13 +180,18 @@ func (s *Store) Create(_ context.Context) (blob.Writer, error) {
 }
 
 type writer struct {
-	s    *Store
-	f    *os.File
-	name string
-	h    hash.Hash
-	size int64
-	done bool
+	s       *Store
+	f       *os.File
+	name    string
+	h       hash.Hash
+	size    int64
+	flushed int64 // bytes handed to startWriteback
+	done    bool
 }
+
+// writebackChunk is how much a writer accumulates before asking the kernel
+// to start writing it out.
+const writebackChunk = 8 << 20
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.done {
@@ -195,6 +200,10 @@ func (w *writer) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.size += int64(n)
+	for w.size-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, writebackChunk)
+		w.flushed += writebackChunk
+	}
 	return n, err
 }
 
