@@ -42,6 +42,7 @@ type execer interface {
 type DB struct {
 	q
 	read, write *sql.DB
+	caches      []*stmtCache
 }
 
 // q holds the queries; outside a transaction reads go to the read pool and
@@ -56,7 +57,8 @@ func Open(ctx context.Context, read, write *sql.DB, d Dialect) (*DB, error) {
 	if err := Migrate(ctx, write, d.Goose); err != nil {
 		return nil, err
 	}
-	return &DB{q: q{r: read, w: write, d: &d}, read: read, write: write}, nil
+	rc, wc := newStmtCache(read), newStmtCache(write)
+	return &DB{q: q{r: rc, w: wc, d: &d}, read: read, write: write, caches: []*stmtCache{rc, wc}}, nil
 }
 
 // Migrate applies the embedded migrations.
@@ -80,6 +82,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 
 // Close implements meta.Store.
 func (db *DB) Close() error {
+	for _, c := range db.caches {
+		c.close()
+	}
 	err := db.read.Close()
 	if db.write != db.read {
 		err = errors.Join(err, db.write.Close())
