@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/app/apptest"
@@ -38,7 +39,7 @@ func BenchmarkPutSmall(b *testing.B) {
 		body[0] = byte(i)
 		body[1] = byte(i >> 8)
 		body[2] = byte(i >> 16)
-		req := httptest.NewRequest(http.MethodPut, "/repository/r/f"+string(rune('a'+i%26))+"/"+itoa(i), bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPut, "/repository/r/f/"+strconv.Itoa(i), bytes.NewReader(body))
 		req.SetBasicAuth("admin", apptest.AdminPassword)
 		w := httptest.NewRecorder()
 		e.App.Server.ServeHTTP(w, req)
@@ -46,8 +47,4 @@ func BenchmarkPutSmall(b *testing.B) {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}
-}
-
-func itoa(i int) string {
-	return string(bytes.TrimLeft([]byte{byte('0' + i/100000%10), byte('0' + i/10000%10), byte('0' + i/1000%10), byte('0' + i/100%10), byte('0' + i/10%10), byte('0' + i%10)}, ""))
 }
