@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cofferhq/coffer/internal/auth"
 	"github.com/cofferhq/coffer/internal/errs"
@@ -76,7 +77,7 @@ func TargetFrom(ctx context.Context) *Target {
 // SplitPath decodes an escaped URL path tail into segments, refusing
 // traversal in every spelling: "." and ".." segments (also percent-encoded),
 // empty segments ("//", which also catches absolute paths), backslashes,
-// NUL and other control characters, and malformed escapes.
+// NUL and other control characters, invalid UTF-8, and malformed escapes.
 func SplitPath(escaped string) (segs []string, trailing bool, err error) {
 	if escaped == "" {
 		return nil, false, nil
@@ -98,6 +99,9 @@ func SplitPath(escaped string) (segs []string, trailing bool, err error) {
 			return nil, false, errs.New(errs.Invalid, "path traversal (%q) is not allowed", raw)
 		case strings.ContainsAny(s, "\\"):
 			return nil, false, errs.New(errs.Invalid, "backslashes are not allowed in paths")
+		case !utf8.ValidString(s):
+			// Listings page by path order and rely on UTF-8 never holding 0xff.
+			return nil, false, errs.New(errs.Invalid, "path segment %q is not valid UTF-8", raw)
 		}
 		for _, c := range s {
 			if c < 0x20 || c == 0x7f {

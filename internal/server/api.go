@@ -85,7 +85,7 @@ func (a *api) routes() []route {
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, pattern := a.mux.Handler(r)
+	_, pattern := a.mux.Handler(r)
 	if pattern == "" {
 		// Distinguish an unknown path from a known path with another method.
 		allowed := []string{}
@@ -104,7 +104,9 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, errs.New(errs.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 		return
 	}
-	h.ServeHTTP(w, r)
+	// ServeHTTP, not the handler Handler returned: only ServeHTTP sets the
+	// request's path values ({key}, {path...}).
+	a.mux.ServeHTTP(w, r)
 }
 
 func (a *api) handle(fn apiFunc) http.Handler {

@@ -88,6 +88,9 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", info.ID)
 		log := s.log.With("request_id", info.ID)
 		ctx := reqctx.With(r.Context(), info, log)
+		// A copy: the server's own request must keep its body's type, or it
+		// reads (and sends 100 Continue for) a body the handler refused.
+		r = r.WithContext(ctx)
 		body := &countingBody{ReadCloser: r.Body}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = body
@@ -144,6 +147,6 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				slog.String("remote", r.RemoteAddr),
 			)
 		}()
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		next.ServeHTTP(rec, r)
 	})
 }
