@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
+	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/meta"
 )
@@ -104,6 +106,16 @@ func (s *Service) CreateToken(ctx context.Context, user *meta.User, name, descri
 		}
 		if len(sc.Actions) == 0 {
 			return nil, errs.New(errs.Invalid, "scope on %q has no actions", sc.Repos)
+		}
+		for _, a := range sc.Actions {
+			if !slices.Contains(AllActions, a) {
+				return nil, errs.New(errs.Invalid, "unknown action %q in scope on %q (one of read, write, overwrite, delete, promote, admin)", a, sc.Repos)
+			}
+		}
+		for _, t := range sc.Tiers {
+			if !slices.Contains(config.Tiers, t) {
+				return nil, errs.New(errs.Invalid, "unknown tier %q in scope on %q (one of dev, staging, release)", t, sc.Repos)
+			}
 		}
 	}
 	if scopes == nil {

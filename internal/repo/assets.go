@@ -246,8 +246,9 @@ func (m *Manager) Open(ctx context.Context, a *Asset) (io.ReadSeekCloser, error)
 	f, err := m.blobs.Open(ctx, digest.Digest(a.Blob))
 	if err != nil {
 		if errors.Is(err, errs.NotFound) {
-			// An asset whose blob is gone is corruption, not a client error.
-			return nil, fmt.Errorf("asset %s in %s: blob %s missing: %w", a.Path, a.Repo.Key, a.Blob, err)
+			// An asset whose blob is gone is corruption, not a client error:
+			// an internal error (500), logged with the detail.
+			return nil, fmt.Errorf("asset %s in %s: blob %s missing (%v)", a.Path, a.Repo.Key, a.Blob, err)
 		}
 		return nil, err
 	}

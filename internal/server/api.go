@@ -649,6 +649,14 @@ func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+type groupView struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Members     []string `json:"members"`
+}
+
+func viewGroup(g *meta.Group) groupView { return groupView{g.Name, g.Description, nonNil(g.Members)} }
+
 func (a *api) listGroups(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
 		return err
@@ -657,10 +665,11 @@ func (a *api) listGroups(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out := []groupView{}
 	for _, g := range gs {
-		g.Members = nonNil(g.Members)
+		out = append(out, viewGroup(g))
 	}
-	return writeJSON(w, http.StatusOK, nonNil(gs))
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (a *api) createGroup(w http.ResponseWriter, r *http.Request) error {
@@ -697,8 +706,7 @@ func (a *api) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g.Members = nonNil(g.Members)
-	return writeJSON(w, http.StatusCreated, g)
+	return writeJSON(w, http.StatusCreated, viewGroup(g))
 }
 
 func (a *api) getGroup(w http.ResponseWriter, r *http.Request) error {
@@ -709,8 +717,7 @@ func (a *api) getGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g.Members = nonNil(g.Members)
-	return writeJSON(w, http.StatusOK, g)
+	return writeJSON(w, http.StatusOK, viewGroup(g))
 }
 
 func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) error {

@@ -256,8 +256,13 @@ func (w *writer) Commit(_ context.Context, expected digest.Digest) (blob.Info, e
 	}
 	final := w.s.BlobPath(got)
 	if fi, err := os.Stat(final); err == nil {
-		// Already stored (and durable: only synced files are renamed in).
+		// Already stored: the file is durable (only synced files are renamed
+		// in), but the writer that renamed it may not have synced the
+		// directory yet; do it here too before anyone commits a reference.
 		os.Remove(w.name)
+		if err := syncDir(filepath.Dir(final)); err != nil {
+			return blob.Info{}, err
+		}
 		return blob.Info{Digest: got, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 	}
 	dir := filepath.Dir(final)
