@@ -73,14 +73,21 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if err != nil && !errors.Is(err, errs.NotFound) {
 		return nil, err
 	}
+	// Identical content is not an overwrite (a CI re-run needs no overwrite
+	// permission), so a refusal waits for the digest unless one was declared.
+	var overwriteErr error
 	if existing != nil {
 		if target.Policy.Overwrite {
-			if err := m.authorize(ctx, auth.Overwrite, target.Key); err != nil {
-				return nil, err
-			}
-		} else if d := o.Declared[checksum.SHA256]; d != "" && "sha256:"+strings.ToLower(d) != existing.Blob {
+			overwriteErr = m.authorize(ctx, auth.Overwrite, target.Key)
+		}
+		if d := o.Declared[checksum.SHA256]; d != "" && "sha256:"+strings.ToLower(d) != existing.Blob {
 			// Refuse before reading a byte of the body.
-			return nil, immutable(target, path)
+			if !target.Policy.Overwrite {
+				return nil, immutable(target, path)
+			}
+			if overwriteErr != nil {
+				return nil, overwriteErr
+			}
 		}
 	}
 
@@ -122,6 +129,9 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	}
 	if existing != nil && !target.Policy.Overwrite {
 		return nil, immutable(target, path)
+	}
+	if existing != nil && overwriteErr != nil {
+		return nil, overwriteErr
 	}
 	info, err := w.Commit(ctx, dg)
 	if err != nil {
