@@ -87,14 +87,12 @@ func TestCredentials(t *testing.T) {
 		"not a token":    e.Bearer("garbage"),
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := e.WithT(t)
 			// Wrong credentials are refused even where anonymous may read.
 			for _, p := range []string{"/repository/raw-private/f.txt", "/repository/raw-open/f.txt"} {
 				expect(t, c, "GET", p, "", 401)
 			}
 			expect(t, c, "PUT", "/repository/raw-dev/new.txt", "x", 401)
 			expect(t, c, "GET", "/api/v1/repositories", "", 401)
-			_ = e
 		})
 	}
 	// No credentials on a private repository: 401 asking for them.

@@ -386,7 +386,12 @@ func TestGrantValidation(t *testing.T) {
 	}
 	// A token scope is checked too.
 	u, _ := f.store.GetUser(t.Context(), "alice")
-	for _, sc := range [][]Scope{{{Repos: "[", Actions: []Action{Read}}}, {{Repos: "*"}}} {
+	for _, sc := range [][]Scope{
+		{{Repos: "[", Actions: []Action{Read}}},
+		{{Repos: "*"}},
+		{{Repos: "*", Actions: []Action{"fly"}}},
+		{{Repos: "*", Tiers: []string{"prod"}, Actions: []Action{Read}}},
+	} {
 		if _, err := f.svc.CreateToken(t.Context(), u, "bad", "", sc, 0); !errors.Is(err, errs.Invalid) {
 			t.Errorf("CreateToken with scopes %+v: %v", sc, err)
 		}
