@@ -110,7 +110,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if limit > 0 {
 		src = &limitReader{r: body, left: limit, repo: target}
 	}
-	_, err = io.Copy(io.MultiWriter(w, h), src)
+	_, err = io.CopyBuffer(io.MultiWriter(w, h), src, make([]byte, copyBuffer))
 	sums := h.Sums()
 	if err != nil {
 		return nil, bodyError(err)
@@ -180,6 +180,10 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	}
 	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created}, nil
 }
+
+// copyBuffer is the chunk size bodies stream in: large enough that a big
+// upload costs few system calls and hasher hand-offs.
+const copyBuffer = 1 << 20
 
 func immutable(r *Repository, path string) error {
 	return errs.New(errs.Immutable, "%s already exists in %s and cannot be overwritten (%s)", path, r.Key, r.PolicyName())

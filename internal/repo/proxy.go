@@ -283,7 +283,7 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	}()
 	h := checksum.NewHasher(hashes...)
 	body := &progressReader{r: resp.Body, onRead: func() { watchdog.Reset(r.Upstream.Timeout) }}
-	_, err = io.Copy(io.MultiWriter(w, h), body)
+	_, err = io.CopyBuffer(io.MultiWriter(w, h), body, make([]byte, copyBuffer))
 	sums := h.Sums()
 	if err != nil {
 		return stale(errs.Wrap(errs.Upstream, err, "download of %s from the upstream of %s failed after %d bytes: %v",
