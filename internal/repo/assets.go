@@ -150,15 +150,25 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		SHA512:      sums[checksum.SHA512],
 		CreatedBy:   auth.PrincipalFrom(ctx).Name(),
 	}
-	created := true
+	created, unchanged := true, false
 	err = m.store.InTx(ctx, func(tx meta.Tx) error {
-		// Check again inside the transaction: another writer may have won.
+		// Check again inside the transaction: another writer may have won
+		// since the first look.
 		cur, err := tx.GetAsset(ctx, target.ID, path)
 		switch {
 		case err == nil:
 			created = false
-			if cur.Blob != a.Blob && !target.Policy.Overwrite {
+			if cur.Blob == a.Blob {
+				unchanged, a = true, cur // a concurrent twin stored the same bytes
+				return nil
+			}
+			if !target.Policy.Overwrite {
 				return immutable(target, path)
+			}
+			if existing == nil {
+				if err := m.authorize(ctx, auth.Overwrite, target.Key); err != nil {
+					return err
+				}
 			}
 		case !errors.Is(err, errs.NotFound):
 			return err
@@ -178,7 +188,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if err != nil {
 		return nil, err
 	}
-	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created}, nil
+	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created, Unchanged: unchanged}, nil
 }
 
 // copyBuffer is the chunk size bodies stream in: large enough that a big
