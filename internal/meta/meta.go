@@ -146,6 +146,9 @@ type Assets interface {
 	// MarkFetched records a successful upstream revalidation.
 	MarkFetched(ctx context.Context, assetID string, at time.Time, etag, lastModified string) error
 	SetDeprecation(ctx context.Context, repoID, path string, deprecated bool, message string) error
+	// FillChecksums sets the sha1/md5/sha512 of every asset of a blob where
+	// they are still empty (computed after the upload); "" leaves a column.
+	FillChecksums(ctx context.Context, blob, sha1, md5, sha512 string) error
 	// RepoUsage returns the logical usage of every repository, by repo ID.
 	RepoUsage(ctx context.Context) (map[string]Usage, error)
 	CountAssets(ctx context.Context, repoID string) (int64, error)

@@ -34,8 +34,10 @@ type PutOptions struct {
 	Size int64
 	// Declared are checksums the client sent (hex); a mismatch stores nothing.
 	Declared checksum.Sums
-	// Hashes are the extra digests to compute and keep besides sha256.
-	// Nil means sha1 and md5, what generic clients ask for.
+	// Hashes are the extra digests to compute while streaming besides
+	// sha256 (nil: sha1, and md5 for bodies of known size up to 64 MiB).
+	// Declared digests are always computed, to verify them; sha1 and md5
+	// not computed inline are filled in right after the commit.
 	Hashes []checksum.Alg
 }
 
@@ -91,10 +93,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		}
 	}
 
-	hashes := o.Hashes
-	if hashes == nil {
-		hashes = []checksum.Alg{checksum.SHA1, checksum.MD5}
-	}
+	hashes := inlineHashes(o.Hashes, o.Declared, o.Size)
 	w, err := m.blobs.Create(ctx)
 	if err != nil {
 		return nil, err
@@ -188,6 +187,9 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if err != nil {
 		return nil, err
 	}
+	if missingGeneric(a) {
+		m.checksums.need(info.Digest)
+	}
 	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created, Unchanged: unchanged}, nil
 }
 
@@ -277,6 +279,9 @@ func (m *Manager) Open(ctx context.Context, a *Asset) (io.ReadSeekCloser, error)
 		return nil, err
 	}
 	m.downloads.record(a.ID)
+	if missingGeneric(a.Asset) {
+		m.checksums.need(digest.Digest(a.Blob))
+	}
 	return f, nil
 }
 

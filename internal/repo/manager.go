@@ -37,6 +37,7 @@ type Manager struct {
 	flights   singleflight.Group
 	negative  negativeCache
 	downloads *downloadRecorder
+	checksums *filler
 	observer  func(repo, outcome string)
 	now       func() time.Time
 }
@@ -71,6 +72,7 @@ func NewManager(ctx context.Context, store meta.Store, blobs blob.Store, opts Op
 	m.client = newUpstreamClient(opts.Transport)
 	m.negative.entries = map[string]time.Time{}
 	m.downloads = newDownloadRecorder(store, m.log)
+	m.checksums = newFiller(store, blobs, m.log)
 	if err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -88,7 +90,10 @@ func (m *Manager) Blobs() blob.Store { return m.blobs }
 func (m *Manager) Store() meta.Store { return m.store }
 
 // Close flushes pending bookkeeping.
-func (m *Manager) Close() { m.downloads.Close() }
+func (m *Manager) Close() {
+	m.checksums.Close()
+	m.downloads.Close()
+}
 
 // Reload reads every repository definition from the metadata store.
 func (m *Manager) Reload(ctx context.Context) error {

@@ -33,7 +33,9 @@ type FetchSpec struct {
 	Expect digest.Digest
 	// Declared are other checksums the content must match (hex).
 	Declared checksum.Sums
-	// Hashes are the extra digests to compute; nil means sha1 and md5.
+	// Hashes are the extra digests to compute while streaming (nil: as for
+	// PutOptions.Hashes); declared ones are always computed, missing
+	// generic ones filled in after the commit.
 	Hashes []checksum.Alg
 	// Header adds request headers (an Accept, say).
 	Header http.Header
@@ -267,10 +269,7 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	if spec.Expect != "" {
 		declared[checksum.SHA256] = spec.Expect.Encoded()
 	}
-	hashes := spec.Hashes
-	if hashes == nil {
-		hashes = []checksum.Alg{checksum.SHA1, checksum.MD5}
-	}
+	hashes := inlineHashes(spec.Hashes, declared, resp.ContentLength)
 	w, err := m.blobs.Create(ctx)
 	if err != nil {
 		return nil, err
@@ -331,6 +330,9 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		return nil, err
 	}
 	m.negative.forget(r, path)
+	if missingGeneric(a) {
+		m.checksums.need(info.Digest)
+	}
 	m.observe(r, OutcomeFetched)
 	return &Asset{Asset: a, Repo: r}, nil
 }

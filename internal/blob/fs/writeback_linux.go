@@ -6,15 +6,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// writebackWindow is how many chunks may be in flight to the disk before a
+// writer waits for the oldest one.
+const writebackWindow = 4
+
 // startWriteback asks the kernel to begin writing [off, off+n) to disk now
 // instead of when dirty pages pile up, so that the fsync at Commit finds
 // most of a large blob already on disk: the disk works while the upload is
-// still arriving. It also waits for the range written before that one, which
-// keeps the dirty (unwritten) part of a blob bounded.
+// still arriving. It then waits for the chunk writebackWindow chunks back,
+// which bounds the unwritten part of a blob without stalling the stream.
 func startWriteback(f *os.File, off, n int64) {
 	fd := int(f.Fd())
 	unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
-	if off >= n {
-		unix.SyncFileRange(fd, off-n, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	if back := off - writebackWindow*n; back >= 0 {
+		unix.SyncFileRange(fd, back, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 	}
 }

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"AssetListPrefixAndPages", testAssetList},
 		{"AssetSearch", testAssetSearch},
 		{"AssetDeprecationAndTimes", testAssetDeprecation},
+		{"FillChecksums", testFillChecksums},
 		{"Usage", testUsage},
 		{"Blobs", testBlobs},
 		{"UsersAndGroups", testUsersGroups},
@@ -280,6 +281,29 @@ func testAssetDeprecation(t *testing.T, s meta.Store) {
 		t.Fatalf("times not stored: %+v", got)
 	}
 	cleanRepo(t, s, r, 1)
+}
+
+func testFillChecksums(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	must(t, s.PutBlob(ctx, digestOf(1), 1))
+	must(t, s.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: "a", Blob: digestOf(1), Size: 1, SHA1: "known"}))
+	must(t, s.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: "b", Blob: digestOf(1), Size: 1}))
+	must(t, s.PutBlob(ctx, digestOf(2), 1))
+	must(t, s.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: "other", Blob: digestOf(2), Size: 1}))
+	must(t, s.FillChecksums(ctx, digestOf(1), "filled-sha1", "filled-md5", ""))
+	a, _ := s.GetAsset(ctx, r.ID, "a")
+	b, _ := s.GetAsset(ctx, r.ID, "b")
+	o, _ := s.GetAsset(ctx, r.ID, "other")
+	if a.SHA1 != "known" || a.MD5 != "filled-md5" || a.SHA512 != "" {
+		t.Fatalf("fill overwrote a known value or missed an empty one: %+v", a)
+	}
+	if b.SHA1 != "filled-sha1" || b.MD5 != "filled-md5" {
+		t.Fatalf("fill missed an asset of the blob: %+v", b)
+	}
+	if o.SHA1 != "" || o.MD5 != "" {
+		t.Fatalf("another blob's asset was changed: %+v", o)
+	}
+	cleanRepo(t, s, r, 1, 2)
 }
 
 func testUsage(t *testing.T, s meta.Store) {

@@ -370,6 +370,15 @@ func (q *q) SetDeprecation(ctx context.Context, repoID, path string, deprecated 
 		repoID, path, deprecated, message)
 }
 
+func (q *q) FillChecksums(ctx context.Context, blob, sha1, md5, sha512 string) error {
+	_, err := q.exec(ctx, "checksums of "+blob, `UPDATE assets SET
+		sha1 = CASE WHEN sha1 = '' THEN $2 ELSE sha1 END,
+		md5 = CASE WHEN md5 = '' THEN $3 ELSE md5 END,
+		sha512 = CASE WHEN sha512 = '' THEN $4 ELSE sha512 END
+		WHERE blob_digest = $1`, blob, sha1, md5, sha512)
+	return err
+}
+
 func (q *q) RepoUsage(ctx context.Context) (map[string]meta.Usage, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT repo_id, COUNT(*), COALESCE(SUM(size),0) FROM assets GROUP BY repo_id`)
 	if err != nil {

@@ -1,0 +1,132 @@
+package repo
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/cofferhq/coffer/internal/blob"
+	"github.com/cofferhq/coffer/internal/checksum"
+	"github.com/cofferhq/coffer/internal/meta"
+)
+
+// Which digests are computed when.
+//
+// sha256 is the blob's identity and is always computed while the bytes
+// arrive. sha1 is cheap (SHA-NI) and computed inline too. md5 costs more
+// CPU than sha256 and sha1 together and is a courtesy for old clients: it
+// is computed inline for bodies of known size below inlineMD5Limit and when
+// the client declared one to verify; for large or unsized bodies the
+// checksum filler computes it right after the commit, off the upload's
+// critical path (a download that finds it missing asks again).
+
+// generic is the set of digests every asset eventually carries.
+var generic = []checksum.Alg{checksum.SHA1, checksum.MD5}
+
+// inlineMD5Limit is the body size up to which md5 is computed inline.
+const inlineMD5Limit = 64 << 20
+
+// inlineHashes is what to compute while streaming a body of the given size
+// (-1: unknown): what the format asked for (nil: sha1, and md5 for small
+// bodies) plus whatever the client declared.
+func inlineHashes(requested []checksum.Alg, declared checksum.Sums, size int64) []checksum.Alg {
+	out := requested
+	if out == nil {
+		out = []checksum.Alg{checksum.SHA1}
+		if size >= 0 && size <= inlineMD5Limit {
+			out = append(out, checksum.MD5)
+		}
+	}
+	out = slices.Clone(out)
+	for alg, v := range declared {
+		if v != "" && alg != checksum.SHA256 && !slices.Contains(out, alg) {
+			out = append(out, alg)
+		}
+	}
+	return out
+}
+
+// filler computes missing generic digests of blobs in the background.
+type filler struct {
+	store   meta.Store
+	blobs   blob.Store
+	log     *slog.Logger
+	queue   chan digest.Digest
+	mu      sync.Mutex
+	pending map[digest.Digest]bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func newFiller(store meta.Store, blobs blob.Store, log *slog.Logger) *filler {
+	f := &filler{store: store, blobs: blobs, log: log, queue: make(chan digest.Digest, 4096),
+		pending: map[digest.Digest]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go f.loop()
+	return f
+}
+
+// need queues d unless it is queued already; a full queue drops the
+// request (the next download of the asset asks again).
+func (f *filler) need(d digest.Digest) {
+	f.mu.Lock()
+	if f.pending[d] {
+		f.mu.Unlock()
+		return
+	}
+	f.pending[d] = true
+	f.mu.Unlock()
+	select {
+	case f.queue <- d:
+	default:
+		f.mu.Lock()
+		delete(f.pending, d)
+		f.mu.Unlock()
+	}
+}
+
+func (f *filler) loop() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.stop:
+			return
+		case d := <-f.queue:
+			if err := f.fill(d); err != nil {
+				f.log.Warn("computing checksums", "blob", d, "err", err)
+			}
+			f.mu.Lock()
+			delete(f.pending, d)
+			f.mu.Unlock()
+		}
+	}
+}
+
+func (f *filler) fill(d digest.Digest) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	r, err := f.blobs.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := checksum.NewHasher(generic...)
+	if _, err := io.Copy(h, r); err != nil {
+		h.Close()
+		return err
+	}
+	s := h.Sums()
+	return f.store.FillChecksums(ctx, d.String(), s[checksum.SHA1], s[checksum.MD5], "")
+}
+
+func (f *filler) Close() {
+	close(f.stop)
+	<-f.done
+}
+
+// missingGeneric reports whether an asset lacks a generic digest.
+func missingGeneric(a *meta.Asset) bool { return a.SHA1 == "" || a.MD5 == "" }
