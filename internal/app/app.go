@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,9 @@ func (a *App) Close() error {
 // Run serves until ctx is done, then drains gracefully. addrFile, when set,
 // receives the bound address once the server accepts connections.
 func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) error {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
@@ -164,6 +168,13 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
 	go a.housekeeping(ctx)
+	if addr := opts.Getenv("COFFER_PPROF_LISTEN"); addr != "" {
+		// Profiling on its own listener, never on the public one.
+		go func() {
+			a.Log.Info("pprof listening", "addr", addr)
+			a.Log.Warn("pprof stopped", "err", http.ListenAndServe(addr, pprofMux()))
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Server.SetReady(true)
@@ -188,6 +199,14 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 	}
 	a.Log.Info("stopped")
 	return nil
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // housekeeping removes what interrupted uploads leave behind.

@@ -35,7 +35,7 @@ type PutOptions struct {
 	// Declared are checksums the client sent (hex); a mismatch stores nothing.
 	Declared checksum.Sums
 	// Hashes are the extra digests to compute while streaming besides
-	// sha256 (nil: sha1, and md5 for bodies of known size up to 64 MiB).
+	// sha256 (nil: sha1 and md5 for bodies of known size up to 64 MiB).
 	// Declared digests are always computed, to verify them; sha1 and md5
 	// not computed inline are filled in right after the commit.
 	Hashes []checksum.Alg

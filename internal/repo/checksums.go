@@ -18,29 +18,27 @@ import (
 // Which digests are computed when.
 //
 // sha256 is the blob's identity and is always computed while the bytes
-// arrive. sha1 is cheap (SHA-NI) and computed inline too. md5 costs more
-// CPU than sha256 and sha1 together and is a courtesy for old clients: it
-// is computed inline for bodies of known size below inlineMD5Limit and when
-// the client declared one to verify; for large or unsized bodies the
-// checksum filler computes it right after the commit, off the upload's
-// critical path (a download that finds it missing asks again).
+// arrive. sha1 and md5 are courtesies for clients that ask for them (md5
+// alone costs more CPU than sha256): they are computed inline for bodies of
+// known size up to inlineLimit and whenever the client declared one to
+// verify; for large or unsized bodies the checksum filler computes them
+// right after the commit, off the upload's critical path, so that a large
+// upload runs at the speed of sha256 and the disk (a download that finds
+// them missing asks again).
 
 // generic is the set of digests every asset eventually carries.
 var generic = []checksum.Alg{checksum.SHA1, checksum.MD5}
 
-// inlineMD5Limit is the body size up to which md5 is computed inline.
-const inlineMD5Limit = 64 << 20
+// inlineLimit is the body size up to which sha1 and md5 are computed inline.
+const inlineLimit = 64 << 20
 
 // inlineHashes is what to compute while streaming a body of the given size
-// (-1: unknown): what the format asked for (nil: sha1, and md5 for small
-// bodies) plus whatever the client declared.
+// (-1: unknown): what the format asked for (nil: sha1 and md5 for bodies of
+// known size up to inlineLimit) plus whatever the client declared.
 func inlineHashes(requested []checksum.Alg, declared checksum.Sums, size int64) []checksum.Alg {
 	out := requested
-	if out == nil {
-		out = []checksum.Alg{checksum.SHA1}
-		if size >= 0 && size <= inlineMD5Limit {
-			out = append(out, checksum.MD5)
-		}
+	if out == nil && size >= 0 && size <= inlineLimit {
+		out = generic
 	}
 	out = slices.Clone(out)
 	for alg, v := range declared {
