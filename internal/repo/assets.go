@@ -93,31 +93,19 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		}
 	}
 
-	hashes := inlineHashes(o.Hashes, o.Declared, o.Size)
-	w, err := m.blobs.Create(ctx)
-	if err != nil {
-		return nil, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			w.Cancel(context.WithoutCancel(ctx))
-		}
-	}()
-	h := checksum.NewHasher(hashes...)
 	src := body
 	if limit > 0 {
 		src = &limitReader{r: body, left: limit, repo: target}
 	}
-	_, err = io.CopyBuffer(io.MultiWriter(w, h), src, make([]byte, copyBuffer))
-	sums := h.Sums()
+	w, err := m.receive(ctx, src, inlineHashes(o.Hashes, o.Declared, o.Size))
 	if err != nil {
 		return nil, bodyError(err)
 	}
+	defer w.discard(ctx)
 	if o.Size >= 0 && w.Size() != o.Size {
 		return nil, errs.New(errs.Invalid, "upload truncated: received %d of %d bytes", w.Size(), o.Size)
 	}
-	sums[checksum.SHA256] = w.Digest().Encoded()
+	sums := w.sums
 	if msg := checksum.Verify(o.Declared, sums); msg != "" {
 		return nil, errs.New(errs.DigestMismatch, "%s; nothing was stored", msg)
 	}
@@ -132,11 +120,10 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if existing != nil && overwriteErr != nil {
 		return nil, overwriteErr
 	}
-	info, err := w.Commit(ctx, dg)
+	info, err := w.commit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	committed = true
 
 	a := &meta.Asset{
 		RepoID:      target.ID,

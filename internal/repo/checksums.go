@@ -128,3 +128,43 @@ func (f *filler) Close() {
 
 // missingGeneric reports whether an asset lacks a generic digest.
 func missingGeneric(a *meta.Asset) bool { return a.SHA1 == "" || a.MD5 == "" }
+
+// received is a blob being received: streamed and hashed, then committed
+// or discarded.
+type received struct {
+	blob.Writer
+	sums checksum.Sums // hex digests, sha256 included
+	done bool
+}
+
+// receive streams r into a new blob, computing sha256 and hashes on the
+// way. On error nothing is kept; otherwise the caller commits or discards.
+func (m *Manager) receive(ctx context.Context, r io.Reader, hashes []checksum.Alg) (*received, error) {
+	w, err := m.blobs.Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := checksum.NewHasher(hashes...)
+	_, err = io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, copyBuffer))
+	sums := h.Sums()
+	if err != nil {
+		w.Cancel(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	sums[checksum.SHA256] = w.Digest().Encoded()
+	return &received{Writer: w, sums: sums}, nil
+}
+
+// commit makes the blob durable under its digest.
+func (r *received) commit(ctx context.Context) (blob.Info, error) {
+	r.done = true
+	return r.Commit(ctx, r.Digest())
+}
+
+// discard drops the bytes unless they were committed.
+func (r *received) discard(ctx context.Context) {
+	if !r.done {
+		r.done = true
+		r.Cancel(context.WithoutCancel(ctx))
+	}
+}

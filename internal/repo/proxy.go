@@ -269,37 +269,24 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	if spec.Expect != "" {
 		declared[checksum.SHA256] = spec.Expect.Encoded()
 	}
-	hashes := inlineHashes(spec.Hashes, declared, resp.ContentLength)
-	w, err := m.blobs.Create(ctx)
-	if err != nil {
-		return nil, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			w.Cancel(context.WithoutCancel(ctx))
-		}
-	}()
-	h := checksum.NewHasher(hashes...)
 	body := &progressReader{r: resp.Body, onRead: func() { watchdog.Reset(r.Upstream.Timeout) }}
-	_, err = io.CopyBuffer(io.MultiWriter(w, h), body, make([]byte, copyBuffer))
-	sums := h.Sums()
+	w, err := m.receive(ctx, body, inlineHashes(spec.Hashes, declared, resp.ContentLength))
 	if err != nil {
-		return stale(errs.Wrap(errs.Upstream, err, "download of %s from the upstream of %s failed after %d bytes: %v",
-			path, r.Key, w.Size(), cleanNetErr(err)))
+		return stale(errs.Wrap(errs.Upstream, err, "download of %s from the upstream of %s failed: %v",
+			path, r.Key, cleanNetErr(err)))
 	}
+	defer w.discard(ctx)
+	sums := w.sums
 	if resp.ContentLength >= 0 && w.Size() != resp.ContentLength {
 		return stale(errs.New(errs.Upstream, "upstream of %s sent %d of %d bytes for %s", r.Key, w.Size(), resp.ContentLength, path))
 	}
-	sums[checksum.SHA256] = w.Digest().Encoded()
 	if msg := checksum.Verify(declared, sums); msg != "" {
 		return stale(errs.New(errs.Upstream, "content of %s from the upstream of %s failed verification (%s); not cached", path, r.Key, msg))
 	}
-	info, err := w.Commit(ctx, w.Digest())
+	info, err := w.commit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	committed = true
 	a := &meta.Asset{
 		RepoID:               r.ID,
 		Path:                 path,
