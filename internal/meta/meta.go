@@ -40,6 +40,42 @@ type Asset struct {
 	FetchedAt            time.Time
 	UpstreamETag         string
 	UpstreamLastModified string
+	// ComponentID links the asset to its package version ("" for none).
+	ComponentID string
+	// Attributes are format-specific (JSON object; nil reads as {}).
+	Attributes []byte
+}
+
+// Component is a package version grouping assets: npm name@version, Maven
+// group:artifact:version, a PyPI release, an OCI manifest.
+type Component struct {
+	ID                 string
+	RepoID             string
+	Name               string
+	Version            string
+	Attributes         []byte // format-specific JSON object
+	Deprecated         bool
+	DeprecationMessage string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	CreatedBy          string
+}
+
+// Tag names a target (a version, a digest) under a package name: npm
+// dist-tags, OCI tags.
+type Tag struct {
+	RepoID    string
+	Name      string
+	Tag       string
+	Target    string
+	UpdatedAt time.Time
+}
+
+// NameQuery selects distinct component names of a repository in order.
+type NameQuery struct {
+	Prefix string
+	After  string
+	Limit  int // 0: 1000
 }
 
 // Blob is a blob row: a digest some asset references (or did).
@@ -208,10 +244,36 @@ type Audit interface {
 	ListAudit(ctx context.Context, repo string, before string, limit int) ([]*AuditEvent, error)
 }
 
+// Components stores package versions and tags.
+type Components interface {
+	// PutComponent inserts the component (repo, name, version) or, when it
+	// exists, updates its attributes (if not nil); c gets the stored ID and
+	// creation time either way.
+	PutComponent(ctx context.Context, c *Component) error
+	GetComponent(ctx context.Context, repoID, name, version string) (*Component, error)
+	// ListComponents returns every version of a name, oldest first.
+	ListComponents(ctx context.Context, repoID, name string) ([]*Component, error)
+	// ListComponentNames returns distinct names in order.
+	ListComponentNames(ctx context.Context, repoID string, q NameQuery) ([]string, error)
+	// ListComponentAssets returns a component's assets in path order.
+	ListComponentAssets(ctx context.Context, componentID string) ([]*Asset, error)
+	SetComponentDeprecation(ctx context.Context, componentID string, deprecated bool, message string) error
+	// DeleteComponent removes a component with no assets left.
+	DeleteComponent(ctx context.Context, componentID string) error
+
+	SetTag(ctx context.Context, t *Tag) error
+	GetTag(ctx context.Context, repoID, name, tag string) (*Tag, error)
+	// ListTags returns the tags of a name in tag order ("" name: every tag
+	// of the repository).
+	ListTags(ctx context.Context, repoID, name string) ([]*Tag, error)
+	DeleteTag(ctx context.Context, repoID, name, tag string) error
+}
+
 // Tx is the set of roles available inside a transaction.
 type Tx interface {
 	Repos
 	Assets
+	Components
 	Blobs
 	Users
 	Tokens

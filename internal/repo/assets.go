@@ -39,6 +39,23 @@ type PutOptions struct {
 	// Declared digests are always computed, to verify them; sha1 and md5
 	// not computed inline are filled in right after the commit.
 	Hashes []checksum.Alg
+	// Component, when set, is the package version the asset belongs to; it
+	// is created (or its attributes updated) in the same transaction.
+	Component *ComponentSpec
+	// Attributes are the asset's format-specific attributes (JSON object).
+	Attributes []byte
+	// Check runs inside the commit transaction, before anything is written,
+	// for format rules that depend on what is stored (npm refuses to publish
+	// an existing version anywhere). An error aborts the upload.
+	Check func(ctx context.Context, tx meta.Tx, target *Repository) error
+}
+
+// ComponentSpec links an upload to its package version.
+type ComponentSpec struct {
+	Name    string
+	Version string
+	// Attributes replace the component's (nil keeps them; {} on creation).
+	Attributes []byte
 }
 
 // PutResult says what a Put did.
@@ -135,6 +152,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		MD5:         sums[checksum.MD5],
 		SHA512:      sums[checksum.SHA512],
 		CreatedBy:   auth.PrincipalFrom(ctx).Name(),
+		Attributes:  o.Attributes,
 	}
 	created, unchanged := true, false
 	err = m.store.InTx(ctx, func(tx meta.Tx) error {
@@ -159,6 +177,19 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		case !errors.Is(err, errs.NotFound):
 			return err
 		}
+		if o.Check != nil {
+			if err := o.Check(ctx, tx, target); err != nil {
+				return err
+			}
+		}
+		if c := o.Component; c != nil {
+			comp := &meta.Component{RepoID: target.ID, Name: c.Name, Version: c.Version, Attributes: c.Attributes,
+				CreatedBy: a.CreatedBy}
+			if err := tx.PutComponent(ctx, comp); err != nil {
+				return err
+			}
+			a.ComponentID = comp.ID
+		}
 		if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
 			return err
 		}
@@ -176,6 +207,9 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	}
 	if missingGeneric(a) {
 		m.checksums.need(info.Digest)
+	}
+	if o.Component != nil {
+		m.Bump(target.ID, o.Component.Name)
 	}
 	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created, Unchanged: unchanged}, nil
 }

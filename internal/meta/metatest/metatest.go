@@ -31,6 +31,8 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"AssetDeprecationAndTimes", testAssetDeprecation},
 		{"FillChecksums", testFillChecksums},
 		{"Usage", testUsage},
+		{"Components", testComponents},
+		{"Tags", testTags},
 		{"Blobs", testBlobs},
 		{"UsersAndGroups", testUsersGroups},
 		{"Tokens", testTokens},
@@ -304,6 +306,112 @@ func testFillChecksums(t *testing.T, s meta.Store) {
 		t.Fatalf("another blob's asset was changed: %+v", o)
 	}
 	cleanRepo(t, s, r, 1, 2)
+}
+
+func testComponents(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	c := &meta.Component{RepoID: r.ID, Name: "@acme/ui", Version: "1.0.0", Attributes: []byte(`{"a":1}`), CreatedBy: "alice"}
+	must(t, s.PutComponent(ctx, c))
+	if c.ID == "" || c.CreatedAt.IsZero() {
+		t.Fatalf("PutComponent did not fill ID/CreatedAt: %+v", c)
+	}
+	id := c.ID
+	// Upsert: same identity, attributes replaced when given, kept when nil.
+	again := &meta.Component{RepoID: r.ID, Name: "@acme/ui", Version: "1.0.0", Attributes: []byte(`{"a":2}`)}
+	must(t, s.PutComponent(ctx, again))
+	if again.ID != id || string(again.Attributes) != `{"a":2}` || again.CreatedBy != "alice" {
+		t.Fatalf("upsert: %+v", again)
+	}
+	keep := &meta.Component{RepoID: r.ID, Name: "@acme/ui", Version: "1.0.0"}
+	must(t, s.PutComponent(ctx, keep))
+	if string(keep.Attributes) != `{"a":2}` {
+		t.Fatalf("nil attributes replaced the stored ones: %s", keep.Attributes)
+	}
+	time.Sleep(time.Millisecond)
+	must(t, s.PutComponent(ctx, &meta.Component{RepoID: r.ID, Name: "@acme/ui", Version: "1.1.0"}))
+	must(t, s.PutComponent(ctx, &meta.Component{RepoID: r.ID, Name: "left-pad", Version: "1.3.0"}))
+	must(t, s.PutComponent(ctx, &meta.Component{RepoID: r.ID, Name: "@acme/util", Version: "0.1.0"}))
+	vs, err := s.ListComponents(ctx, r.ID, "@acme/ui")
+	must(t, err)
+	if len(vs) != 2 || vs[0].Version != "1.0.0" || vs[1].Version != "1.1.0" {
+		t.Fatalf("ListComponents oldest first: %+v", vs)
+	}
+	names, err := s.ListComponentNames(ctx, r.ID, meta.NameQuery{Prefix: "@acme/"})
+	must(t, err)
+	if fmt.Sprint(names) != "[@acme/ui @acme/util]" {
+		t.Fatalf("ListComponentNames prefix: %v", names)
+	}
+	names, _ = s.ListComponentNames(ctx, r.ID, meta.NameQuery{After: "@acme/ui", Limit: 1})
+	if fmt.Sprint(names) != "[@acme/util]" {
+		t.Fatalf("ListComponentNames after: %v", names)
+	}
+	got, err := s.GetComponent(ctx, r.ID, "@acme/ui", "1.0.0")
+	must(t, err)
+	if got.ID != id {
+		t.Fatalf("GetComponent: %+v", got)
+	}
+	_, err = s.GetComponent(ctx, r.ID, "@acme/ui", "9.9.9")
+	wantKind(t, err, errs.NotFound, "missing component")
+	must(t, s.SetComponentDeprecation(ctx, id, true, "use 1.1"))
+	got, _ = s.GetComponent(ctx, r.ID, "@acme/ui", "1.0.0")
+	if !got.Deprecated || got.DeprecationMessage != "use 1.1" {
+		t.Fatalf("deprecation: %+v", got)
+	}
+	// Assets link to their component.
+	must(t, s.PutBlob(ctx, digestOf(1), 3))
+	must(t, s.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: "@acme/ui/-/ui-1.0.0.tgz", Blob: digestOf(1), Size: 3,
+		ComponentID: id, Attributes: []byte(`{"kind":"tarball"}`)}))
+	must(t, s.PutAsset(ctx, &meta.Asset{RepoID: r.ID, Path: "loose", Blob: digestOf(1), Size: 3}))
+	as, err := s.ListComponentAssets(ctx, id)
+	must(t, err)
+	if len(as) != 1 || as[0].ComponentID != id || string(as[0].Attributes) != `{"kind":"tarball"}` {
+		t.Fatalf("ListComponentAssets: %+v", as)
+	}
+	loose, _ := s.GetAsset(ctx, r.ID, "loose")
+	if loose.ComponentID != "" || string(loose.Attributes) != "{}" {
+		t.Fatalf("asset without component: %+v", loose)
+	}
+	if err := s.DeleteComponent(ctx, id); err == nil {
+		t.Fatal("a component with assets was deleted")
+	}
+	must(t, s.DeleteAsset(ctx, r.ID, "@acme/ui/-/ui-1.0.0.tgz"))
+	must(t, s.DeleteAsset(ctx, r.ID, "loose"))
+	for _, n := range []string{"@acme/ui", "left-pad", "@acme/util"} {
+		vs, _ := s.ListComponents(ctx, r.ID, n)
+		for _, v := range vs {
+			must(t, s.DeleteComponent(ctx, v.ID))
+		}
+	}
+	wantKind(t, s.DeleteComponent(ctx, id), errs.NotFound, "delete missing component")
+	cleanRepo(t, s, r, 1)
+}
+
+func testTags(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	must(t, s.SetTag(ctx, &meta.Tag{RepoID: r.ID, Name: "team/api", Tag: "latest", Target: "sha256:1"}))
+	must(t, s.SetTag(ctx, &meta.Tag{RepoID: r.ID, Name: "team/api", Tag: "v1", Target: "sha256:1"}))
+	must(t, s.SetTag(ctx, &meta.Tag{RepoID: r.ID, Name: "other", Tag: "latest", Target: "sha256:9"}))
+	must(t, s.SetTag(ctx, &meta.Tag{RepoID: r.ID, Name: "team/api", Tag: "latest", Target: "sha256:2"})) // moves
+	got, err := s.GetTag(ctx, r.ID, "team/api", "latest")
+	must(t, err)
+	if got.Target != "sha256:2" || got.UpdatedAt.IsZero() {
+		t.Fatalf("moved tag: %+v", got)
+	}
+	list, _ := s.ListTags(ctx, r.ID, "team/api")
+	if len(list) != 2 || list[0].Tag != "latest" || list[1].Tag != "v1" {
+		t.Fatalf("ListTags: %+v", list)
+	}
+	all, _ := s.ListTags(ctx, r.ID, "")
+	if len(all) != 3 {
+		t.Fatalf("ListTags(all) = %d", len(all))
+	}
+	_, err = s.GetTag(ctx, r.ID, "team/api", "nope")
+	wantKind(t, err, errs.NotFound, "missing tag")
+	for _, tg := range all {
+		must(t, s.DeleteTag(ctx, r.ID, tg.Name, tg.Tag))
+	}
+	wantKind(t, s.DeleteTag(ctx, r.ID, "other", "latest"), errs.NotFound, "delete missing tag")
+	cleanRepo(t, s, r)
 }
 
 func testUsage(t *testing.T, s meta.Store) {

@@ -226,17 +226,21 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 
 const assetCols = `id, repo_id, path, blob_digest, size, content_type, sha1, md5, sha512,
 	created_at, updated_at, last_downloaded_at, created_by, deprecated, deprecation_message,
-	fetched_at, upstream_etag, upstream_last_modified`
+	fetched_at, upstream_etag, upstream_last_modified, component_id, attributes`
 
 func scanAsset(s interface{ Scan(...any) error }) (*meta.Asset, error) {
 	var a meta.Asset
 	var c, u, d, f int64
+	var comp sql.NullString
+	var attrs string
 	err := s.Scan(&a.ID, &a.RepoID, &a.Path, &a.Blob, &a.Size, &a.ContentType, &a.SHA1, &a.MD5, &a.SHA512,
-		&c, &u, &d, &a.CreatedBy, &a.Deprecated, &a.DeprecationMessage, &f, &a.UpstreamETag, &a.UpstreamLastModified)
+		&c, &u, &d, &a.CreatedBy, &a.Deprecated, &a.DeprecationMessage, &f, &a.UpstreamETag, &a.UpstreamLastModified,
+		&comp, &attrs)
 	if err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt, a.LastDownloadedAt, a.FetchedAt = fromNanos(c), fromNanos(u), fromNanos(d), fromNanos(f)
+	a.ComponentID, a.Attributes = comp.String, []byte(attrs)
 	return &a, nil
 }
 
@@ -256,18 +260,24 @@ func (q *q) PutAsset(ctx context.Context, a *meta.Asset) error {
 	a.UpdatedAt = now
 	// On replace the row keeps its id and created_at; everything about the
 	// content is new (a new blob means a new download history and deprecation).
+	attrs := string(a.Attributes)
+	if attrs == "" {
+		attrs = "{}"
+	}
 	row := q.w.QueryRowContext(ctx, `INSERT INTO assets (`+assetCols+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
 		ON CONFLICT (repo_id, path) DO UPDATE SET
 			blob_digest=excluded.blob_digest, size=excluded.size, content_type=excluded.content_type,
 			sha1=excluded.sha1, md5=excluded.md5, sha512=excluded.sha512, updated_at=excluded.updated_at,
 			created_by=excluded.created_by, deprecated=excluded.deprecated,
 			deprecation_message=excluded.deprecation_message, fetched_at=excluded.fetched_at,
-			upstream_etag=excluded.upstream_etag, upstream_last_modified=excluded.upstream_last_modified
+			upstream_etag=excluded.upstream_etag, upstream_last_modified=excluded.upstream_last_modified,
+			component_id=excluded.component_id, attributes=excluded.attributes
 		RETURNING id, created_at`,
 		a.ID, a.RepoID, a.Path, a.Blob, a.Size, a.ContentType, a.SHA1, a.MD5, a.SHA512,
 		nanos(a.CreatedAt), nanos(a.UpdatedAt), nanos(a.LastDownloadedAt), a.CreatedBy, a.Deprecated,
-		a.DeprecationMessage, nanos(a.FetchedAt), a.UpstreamETag, a.UpstreamLastModified)
+		a.DeprecationMessage, nanos(a.FetchedAt), a.UpstreamETag, a.UpstreamLastModified,
+		nullString(a.ComponentID), attrs)
 	var created int64
 	if err := row.Scan(&a.ID, &created); err != nil {
 		return q.translate(err, "artifact "+a.Path)
@@ -275,6 +285,8 @@ func (q *q) PutAsset(ctx context.Context, a *meta.Asset) error {
 	a.CreatedAt = fromNanos(created)
 	return nil
 }
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func (q *q) DeleteAsset(ctx context.Context, repoID, path string) error {
 	return q.mustAffect(ctx, "artifact "+path, `DELETE FROM assets WHERE repo_id=$1 AND path=$2`, repoID, path)

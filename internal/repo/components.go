@@ -1,0 +1,109 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/cofferhq/coffer/internal/auth"
+	"github.com/cofferhq/coffer/internal/errs"
+	"github.com/cofferhq/coffer/internal/meta"
+)
+
+// Package-level operations for formats that group assets into components
+// (package versions) and name them with tags.
+
+// generations counts changes per (repository, package name), so that a
+// format can cache what it generates from the database (an npm packument, a
+// PyPI project page, maven-metadata.xml) and know when it went stale.
+type generations struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func genKey(repoID, name string) string { return repoID + "\x00" + name }
+
+// Generation returns the change counter of a package name in a repository.
+// Any write through the manager that touches the name increases it.
+func (m *Manager) Generation(repoID, name string) uint64 {
+	m.gens.mu.Lock()
+	defer m.gens.mu.Unlock()
+	return m.gens.m[genKey(repoID, name)]
+}
+
+// Bump records a change to a package name (formats call it after metadata
+// changes they make themselves, such as moving a dist-tag).
+func (m *Manager) Bump(repoID, name string) {
+	m.gens.mu.Lock()
+	defer m.gens.mu.Unlock()
+	if m.gens.m == nil {
+		m.gens.m = map[string]uint64{}
+	}
+	m.gens.m[genKey(repoID, name)]++
+}
+
+// Mutate runs fn in one transaction on behalf of the caller in ctx, for
+// metadata changes that are not uploads: moving a tag, deprecating a
+// version, unpublishing. It authorizes action on the repository actually
+// written (a virtual repository's default_deploy), applies the policy the
+// action implies (delete and overwrite may be refused by the tier), and
+// bumps the generation of name afterwards. audit names the audit event.
+func (m *Manager) Mutate(ctx context.Context, r *Repository, action auth.Action, name, audit string,
+	fn func(ctx context.Context, tx meta.Tx, target *Repository) error) error {
+	target, err := m.DeployTarget(r)
+	if err != nil {
+		return err
+	}
+	if err := m.authorize(ctx, action, target.Key); err != nil {
+		return err
+	}
+	switch {
+	case action == auth.Delete && !target.Policy.Delete:
+		return errs.New(errs.Immutable, "%s cannot be deleted from %s (%s): deprecate it instead", name, target.Key, target.PolicyName())
+	case action == auth.Overwrite && !target.Policy.Overwrite:
+		return errs.New(errs.Immutable, "%s cannot be changed in %s (%s)", name, target.Key, target.PolicyName())
+	}
+	err = m.store.InTx(ctx, func(tx meta.Tx) error {
+		if err := fn(ctx, tx, target); err != nil {
+			return err
+		}
+		return m.audit(ctx, tx, audit, target.Key, name, nil)
+	})
+	if err == nil {
+		m.Bump(target.ID, name)
+	}
+	return err
+}
+
+// RemoveComponent deletes a component's assets and the component itself,
+// inside a transaction (blobs are left to garbage collection). It returns
+// how many assets went.
+func RemoveComponent(ctx context.Context, tx meta.Tx, c *meta.Component) (int, error) {
+	as, err := tx.ListComponentAssets(ctx, c.ID)
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range as {
+		if err := tx.DeleteAsset(ctx, a.RepoID, a.Path); err != nil {
+			return 0, err
+		}
+	}
+	return len(as), tx.DeleteComponent(ctx, c.ID)
+}
+
+// NameInLocals reports whether any local member of a virtual repository
+// holds a package of this name: such a name is never resolved from a
+// remote member (dependency-confusion protection).
+func (m *Manager) NameInLocals(ctx context.Context, v *Repository, name string) (bool, error) {
+	locals, _ := m.Split(v)
+	for _, l := range locals {
+		cs, err := m.store.ListComponents(ctx, l.ID, name)
+		if err != nil && !errors.Is(err, errs.NotFound) {
+			return false, err
+		}
+		if len(cs) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
