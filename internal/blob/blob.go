@@ -49,6 +49,29 @@ type Writer interface {
 	Cancel(ctx context.Context) error
 }
 
+// Suspender is implemented by the writers of stores that can resume an
+// unfinished blob later, in another request or another process (an OCI
+// chunked upload): Suspend stops writing, keeps the bytes, and returns the
+// state to pass to the store's Resume.
+type Suspender interface {
+	Suspend(ctx context.Context) (state []byte, err error)
+}
+
+// Resumer is implemented by stores whose writers are Suspenders.
+type Resumer interface {
+	// Resume reopens an unfinished blob from a Suspend state. Bytes written
+	// after that state was taken are discarded.
+	Resume(ctx context.Context, state []byte) (Writer, error)
+}
+
+// Peeker is implemented by writers whose bytes can be read back before the
+// commit, so that a remote fill can stream what has arrived so far to
+// every waiting client.
+type Peeker interface {
+	// ReadAt reads bytes already written.
+	ReadAt(p []byte, off int64) (int, error)
+}
+
 // Path is an optional capability of drivers that keep blobs as local files:
 // the file's path, for tools (backup, verify) that want to read it directly.
 type Path interface {

@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"Walk", testWalk},
 		{"ConcurrentWritersSameContent", testConcurrentSame},
 		{"LargeBlob", testLarge},
+		{"SuspendResume", testSuspendResume},
+		{"PeekWhileWriting", testPeek},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -348,4 +350,87 @@ func testLarge(t *testing.T, s blob.Store) {
 		t.Fatal("large blob read back differently")
 	}
 	del(t, s, d)
+}
+
+func testSuspendResume(t *testing.T, s blob.Store) {
+	rs, ok := s.(blob.Resumer)
+	if !ok {
+		t.Skip("store does not resume writers (optional capability)")
+	}
+	ctx := context.Background()
+	data := randBytes(20 << 20)
+	w, _ := s.Create(ctx)
+	w.Write(data[:5<<20])
+	state, err := w.(blob.Suspender).Suspend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("write after Suspend succeeded")
+	}
+	// Resume twice: the second resume discards what the first wrote after the state.
+	w2, err := rs.Resume(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Write([]byte("garbage that is never acknowledged"))
+	w2.(blob.Suspender).Suspend(ctx)
+	w3, err := rs.Resume(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w3.Size() != 5<<20 {
+		t.Fatalf("resumed size %d", w3.Size())
+	}
+	w3.Write(data[5<<20:])
+	info, err := w3.Commit(ctx, digest.FromBytes(data))
+	if err != nil {
+		t.Fatalf("commit after resume: %v", err)
+	}
+	if got := read(t, s, info.Digest); !bytes.Equal(got, data) {
+		t.Fatal("resumed blob differs")
+	}
+	del(t, s, info.Digest)
+	// A resumed writer can be cancelled; the state is then dead.
+	w4, _ := s.Create(ctx)
+	w4.Write(data[:100])
+	st4, _ := w4.(blob.Suspender).Suspend(ctx)
+	w5, err := rs.Resume(ctx, st4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w5.Cancel(ctx)
+	if _, err := rs.Resume(ctx, st4); !errors.Is(err, errs.NotFound) {
+		t.Fatalf("resume after cancel: %v", err)
+	}
+	for _, bad := range []string{"", "{}", `{"id":"../../../etc/passwd00000000000000000","size":1}`, "not json"} {
+		if _, err := rs.Resume(ctx, []byte(bad)); err == nil {
+			t.Fatalf("Resume(%q) accepted", bad)
+		}
+	}
+}
+
+func testPeek(t *testing.T, s blob.Store) {
+	ctx := context.Background()
+	w, _ := s.Create(ctx)
+	p, ok := w.(blob.Peeker)
+	if !ok {
+		w.Cancel(ctx)
+		t.Skip("writers cannot be read back before commit (optional capability)")
+	}
+	data := randBytes(3 << 20)
+	w.Write(data[:1<<20])
+	buf := make([]byte, 1000)
+	if n, err := p.ReadAt(buf, 1000); n != 1000 || err != nil || !bytes.Equal(buf, data[1000:2000]) {
+		t.Fatalf("ReadAt before commit: %d %v", n, err)
+	}
+	w.Write(data[1<<20:])
+	if n, _ := p.ReadAt(buf, 3<<20-1000); n != 1000 || !bytes.Equal(buf, data[3<<20-1000:]) {
+		t.Fatal("ReadAt of later bytes")
+	}
+	info, err := w.Commit(ctx, digest.FromBytes(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	del(t, s, info.Digest)
 }

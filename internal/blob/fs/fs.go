@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"encoding"
+	"encoding/json"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +14,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -21,8 +24,11 @@ import (
 )
 
 var (
-	_ blob.Store = (*Store)(nil)
-	_ blob.Path  = (*Store)(nil)
+	_ blob.Store     = (*Store)(nil)
+	_ blob.Path      = (*Store)(nil)
+	_ blob.Resumer   = (*Store)(nil)
+	_ blob.Suspender = (*writer)(nil)
+	_ blob.Peeker    = (*writer)(nil)
 )
 
 const uploadsDir = "_uploads"
@@ -176,17 +182,115 @@ func (s *Store) Create(_ context.Context) (blob.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writer{s: s, f: f, name: name, h: sha256.New()}, nil
+	return &writer{s: s, f: f, name: name, id: hex.EncodeToString(id[:]), h: sha256.New()}, nil
 }
 
 type writer struct {
 	s       *Store
 	f       *os.File
 	name    string
+	id      string
 	h       hash.Hash
 	size    int64
 	flushed int64 // bytes handed to startWriteback
 	done    bool
+
+	rmu sync.Mutex
+	rf  *os.File // opened on the first ReadAt
+}
+
+// ReadAt implements blob.Peeker: bytes written so far, read back from the
+// temporary file.
+func (w *writer) ReadAt(p []byte, off int64) (int, error) {
+	w.rmu.Lock()
+	if w.rf == nil {
+		f, err := os.Open(w.name)
+		if err != nil {
+			w.rmu.Unlock()
+			return 0, err
+		}
+		w.rf = f
+	}
+	rf := w.rf
+	w.rmu.Unlock()
+	return rf.ReadAt(p, off)
+}
+
+func (w *writer) closeReader() {
+	w.rmu.Lock()
+	defer w.rmu.Unlock()
+	if w.rf != nil {
+		w.rf.Close()
+		w.rf = nil
+	}
+}
+
+// suspendState is what Suspend saves: enough to reopen the temporary file
+// and continue hashing where it stopped.
+type suspendState struct {
+	ID   string `json:"id"`
+	Size int64  `json:"size"`
+	Hash []byte `json:"sha256_state"`
+}
+
+// Suspend implements blob.Suspender.
+func (w *writer) Suspend(context.Context) ([]byte, error) {
+	if w.done {
+		return nil, errors.New("blob writer: suspend after commit or cancel")
+	}
+	hs, err := w.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	// The bytes must survive a crash as the state does: sync before saying
+	// where to resume.
+	if err := w.f.Sync(); err != nil {
+		return nil, err
+	}
+	w.done = true
+	w.closeReader()
+	if err := w.f.Close(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(suspendState{ID: w.id, Size: w.size, Hash: hs})
+}
+
+// Resume implements blob.Resumer.
+func (s *Store) Resume(_ context.Context, state []byte) (blob.Writer, error) {
+	var st suspendState
+	if err := json.Unmarshal(state, &st); err != nil || len(st.ID) != 32 || st.Size < 0 {
+		return nil, errs.New(errs.Invalid, "invalid upload state")
+	}
+	if _, err := hex.DecodeString(st.ID); err != nil {
+		return nil, errs.New(errs.Invalid, "invalid upload state")
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.Hash); err != nil {
+		return nil, errs.New(errs.Invalid, "invalid upload state: %v", err)
+	}
+	name := filepath.Join(s.root, uploadsDir, st.ID)
+	f, err := os.OpenFile(name, os.O_WRONLY, 0o644)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, errs.New(errs.NotFound, "upload data is gone (expired or cancelled)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < st.Size {
+		f.Close()
+		return nil, errs.New(errs.NotFound, "upload data is shorter than its saved state")
+	}
+	// Bytes written after the state was saved were never acknowledged.
+	if err := f.Truncate(st.Size); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(st.Size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &writer{s: s, f: f, name: name, id: st.ID, h: h, size: st.Size, flushed: st.Size - st.Size%writebackChunk}, nil
 }
 
 // writebackChunk is how much a writer accumulates before asking the kernel
@@ -246,6 +350,7 @@ func (w *writer) Commit(_ context.Context, expected digest.Digest) (blob.Info, e
 			"content digest %s does not match the expected %s", got, expected)
 	}
 	w.done = true
+	w.closeReader()
 	if err := w.f.Sync(); err != nil {
 		w.abortClosed()
 		return blob.Info{}, fmt.Errorf("blob commit fsync: %w", err)
@@ -291,6 +396,7 @@ func (w *writer) Commit(_ context.Context, expected digest.Digest) (blob.Info, e
 
 func (w *writer) abort() {
 	w.done = true
+	w.closeReader()
 	w.f.Close()
 	os.Remove(w.name)
 }
