@@ -166,6 +166,8 @@ type Repos interface {
 	UpdateRepo(ctx context.Context, r *Repository) error
 	GetRepo(ctx context.Context, key string) (*Repository, error)
 	ListRepos(ctx context.Context) ([]*Repository, error)
+	// DeleteRepo removes a repository with its tags, components, links and
+	// upload sessions; it fails while assets remain.
 	DeleteRepo(ctx context.Context, key string) error
 }
 
@@ -269,11 +271,62 @@ type Components interface {
 	DeleteTag(ctx context.Context, repoID, name, tag string) error
 }
 
+// Upload is a resumable upload session.
+type Upload struct {
+	ID        string
+	RepoID    string
+	Name      string
+	State     []byte // the blob store's resume state
+	Size      int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Link is a typed edge from a component (Source, its version) to a digest
+// within a package name.
+type Link struct {
+	RepoID string
+	Name   string
+	Source string
+	Target string
+	Kind   string
+}
+
+// Uploads stores resumable upload sessions.
+type Uploads interface {
+	CreateUpload(ctx context.Context, u *Upload) error
+	GetUpload(ctx context.Context, id string) (*Upload, error)
+	// UpdateUpload saves new state and size.
+	UpdateUpload(ctx context.Context, u *Upload) error
+	DeleteUpload(ctx context.Context, id string) error
+	// ListUploadsBefore returns sessions last updated before t (expired).
+	ListUploadsBefore(ctx context.Context, t time.Time, limit int) ([]*Upload, error)
+}
+
+// Links stores typed edges between components and digests.
+type Links interface {
+	// PutLinks adds edges (existing ones are kept).
+	PutLinks(ctx context.Context, links []Link) error
+	ListLinksFrom(ctx context.Context, repoID, name, source string) ([]Link, error)
+	ListLinksTo(ctx context.Context, repoID, name, target, kind string) ([]Link, error)
+	DeleteLinksFrom(ctx context.Context, repoID, name, source string) error
+}
+
+// Settings stores instance-wide values shared by every node.
+type Settings interface {
+	GetSetting(ctx context.Context, key string) (string, error)
+	// InitSetting stores value unless key exists, and returns the stored value.
+	InitSetting(ctx context.Context, key, value string) (string, error)
+}
+
 // Tx is the set of roles available inside a transaction.
 type Tx interface {
 	Repos
 	Assets
 	Components
+	Uploads
+	Links
+	Settings
 	Blobs
 	Users
 	Tokens

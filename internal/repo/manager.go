@@ -235,36 +235,6 @@ func (m *Manager) DeleteRepo(ctx context.Context, key string) error {
 		if n > 0 {
 			return errs.New(errs.Invalid, "repository %s holds %d artifacts; delete them first", key, n)
 		}
-		// What is left without assets: tags and empty components.
-		tags, err := tx.ListTags(ctx, r.ID, "")
-		if err != nil {
-			return err
-		}
-		for _, t := range tags {
-			if err := tx.DeleteTag(ctx, r.ID, t.Name, t.Tag); err != nil {
-				return err
-			}
-		}
-		for {
-			names, err := tx.ListComponentNames(ctx, r.ID, meta.NameQuery{Limit: 500})
-			if err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				break
-			}
-			for _, name := range names {
-				cs, err := tx.ListComponents(ctx, r.ID, name)
-				if err != nil {
-					return err
-				}
-				for _, c := range cs {
-					if err := tx.DeleteComponent(ctx, c.ID); err != nil {
-						return err
-					}
-				}
-			}
-		}
 		return tx.DeleteRepo(ctx, key)
 	})
 	if err != nil {

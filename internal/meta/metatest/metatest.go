@@ -33,6 +33,10 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Usage", testUsage},
 		{"Components", testComponents},
 		{"Tags", testTags},
+		{"Uploads", testUploads},
+		{"Links", testLinks},
+		{"Settings", testSettings},
+		{"DeleteRepoTakesItsRows", testDeleteRepoCascade},
 		{"Blobs", testBlobs},
 		{"UsersAndGroups", testUsersGroups},
 		{"Tokens", testTokens},
@@ -619,4 +623,89 @@ func testConcurrentWriters(t *testing.T, s meta.Store) {
 		t.Fatalf("after concurrent writes: %d assets, want 21", n)
 	}
 	cleanRepo(t, s, r, 1)
+}
+
+func testUploads(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	u := &meta.Upload{RepoID: r.ID, Name: "team/api", State: []byte(`{"id":"x"}`)}
+	must(t, s.CreateUpload(ctx, u))
+	got, err := s.GetUpload(ctx, u.ID)
+	must(t, err)
+	if got.Name != "team/api" || string(got.State) != `{"id":"x"}` || got.Size != 0 {
+		t.Fatalf("GetUpload: %+v", got)
+	}
+	time.Sleep(time.Millisecond)
+	got.State, got.Size = []byte(`{"id":"y"}`), 42
+	must(t, s.UpdateUpload(ctx, got))
+	again, _ := s.GetUpload(ctx, u.ID)
+	if again.Size != 42 || string(again.State) != `{"id":"y"}` || !again.UpdatedAt.After(again.CreatedAt) {
+		t.Fatalf("UpdateUpload: %+v", again)
+	}
+	old, _ := s.ListUploadsBefore(ctx, time.Now().Add(time.Hour), 10)
+	none, _ := s.ListUploadsBefore(ctx, time.Now().Add(-time.Hour), 10)
+	if len(old) != 1 || len(none) != 0 {
+		t.Fatalf("ListUploadsBefore: %d, %d", len(old), len(none))
+	}
+	must(t, s.DeleteUpload(ctx, u.ID))
+	_, err = s.GetUpload(ctx, u.ID)
+	wantKind(t, err, errs.NotFound, "deleted upload")
+	wantKind(t, s.UpdateUpload(ctx, got), errs.NotFound, "update deleted upload")
+	cleanRepo(t, s, r)
+}
+
+func testLinks(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	links := []meta.Link{
+		{RepoID: r.ID, Name: "img", Source: "sha256:m1", Target: "sha256:l1", Kind: "blob"},
+		{RepoID: r.ID, Name: "img", Source: "sha256:m1", Target: "sha256:c1", Kind: "blob"},
+		{RepoID: r.ID, Name: "img", Source: "sha256:sig", Target: "sha256:m1", Kind: "subject"},
+		{RepoID: r.ID, Name: "img", Source: "sha256:sbom", Target: "sha256:m1", Kind: "subject"},
+	}
+	must(t, s.PutLinks(ctx, links))
+	must(t, s.PutLinks(ctx, links[:1])) // idempotent
+	from, _ := s.ListLinksFrom(ctx, r.ID, "img", "sha256:m1")
+	if len(from) != 2 || from[0].Target != "sha256:c1" {
+		t.Fatalf("ListLinksFrom: %+v", from)
+	}
+	to, _ := s.ListLinksTo(ctx, r.ID, "img", "sha256:m1", "subject")
+	if len(to) != 2 || to[0].Source != "sha256:sbom" || to[1].Source != "sha256:sig" {
+		t.Fatalf("ListLinksTo: %+v", to)
+	}
+	if other, _ := s.ListLinksTo(ctx, r.ID, "other", "sha256:m1", "subject"); len(other) != 0 {
+		t.Fatalf("links leaked across names: %+v", other)
+	}
+	must(t, s.DeleteLinksFrom(ctx, r.ID, "img", "sha256:m1"))
+	if from, _ := s.ListLinksFrom(ctx, r.ID, "img", "sha256:m1"); len(from) != 0 {
+		t.Fatalf("after DeleteLinksFrom: %+v", from)
+	}
+	cleanRepo(t, s, r) // the subject links go with the repository
+}
+
+func testSettings(t *testing.T, s meta.Store) {
+	key := fmt.Sprintf("test.%d", time.Now().UnixNano())
+	_, err := s.GetSetting(ctx, key)
+	wantKind(t, err, errs.NotFound, "missing setting")
+	v, err := s.InitSetting(ctx, key, "first")
+	must(t, err)
+	v2, err := s.InitSetting(ctx, key, "second")
+	must(t, err)
+	got, _ := s.GetSetting(ctx, key)
+	if v != "first" || v2 != "first" || got != "first" {
+		t.Fatalf("InitSetting: %q %q %q", v, v2, got)
+	}
+}
+
+func testDeleteRepoCascade(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	must(t, s.PutComponent(ctx, &meta.Component{RepoID: r.ID, Name: "n", Version: "1"}))
+	must(t, s.SetTag(ctx, &meta.Tag{RepoID: r.ID, Name: "n", Tag: "latest", Target: "1"}))
+	must(t, s.PutLinks(ctx, []meta.Link{{RepoID: r.ID, Name: "n", Source: "1", Target: "x", Kind: "blob"}}))
+	must(t, s.CreateUpload(ctx, &meta.Upload{RepoID: r.ID, Name: "n"}))
+	a := mkAsset(t, s, r, "f", 1, 1)
+	if err := s.DeleteRepo(ctx, "r"); err == nil {
+		t.Fatal("DeleteRepo succeeded with an asset left")
+	}
+	must(t, s.DeleteAsset(ctx, r.ID, a.Path))
+	must(t, s.DeleteRepo(ctx, "r"))
+	must(t, s.DeleteBlob(ctx, digestOf(1)))
 }

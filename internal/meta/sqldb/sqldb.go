@@ -205,8 +205,19 @@ func (q *q) ListRepos(ctx context.Context) ([]*meta.Repository, error) {
 	return collect(rows, scanRepo)
 }
 
+// DeleteRepo removes a repository and what hangs off it besides assets
+// (tags, components, links, upload sessions); remaining assets make it fail.
 func (q *q) DeleteRepo(ctx context.Context, key string) error {
-	return q.mustAffect(ctx, "repository "+key, `DELETE FROM repositories WHERE key=$1`, key)
+	r, err := q.GetRepo(ctx, key)
+	if err != nil {
+		return err
+	}
+	for _, table := range []string{"links", "uploads", "tags", "components"} {
+		if _, err := q.exec(ctx, "repository "+key, `DELETE FROM `+table+` WHERE repo_id=$1`, r.ID); err != nil {
+			return err
+		}
+	}
+	return q.mustAffect(ctx, "repository "+key, `DELETE FROM repositories WHERE id=$1`, r.ID)
 }
 
 func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
