@@ -44,10 +44,17 @@ type PutOptions struct {
 	Component *ComponentSpec
 	// Attributes are the asset's format-specific attributes (JSON object).
 	Attributes []byte
-	// Check runs inside the commit transaction, before anything is written,
-	// for format rules that depend on what is stored (npm refuses to publish
-	// an existing version anywhere). An error aborts the upload.
+	// Check runs inside the commit transaction, before the asset is
+	// written, for format rules that depend on what is stored (npm refuses
+	// to publish an existing version anywhere): an error aborts the upload.
+	// It may also write related rows (a tag, links) that must commit with
+	// the asset. It runs even when identical content was already stored.
 	Check func(ctx context.Context, tx meta.Tx, target *Repository) error
+	// Resume continues an upload session's writer instead of starting a new
+	// blob: body is the rest of the content (possibly empty). Only sha256
+	// and Hashes computed over body are known then; use it with Hashes
+	// that need the whole content only if they were computed by the caller.
+	Resume blob.Writer
 }
 
 // ComponentSpec links an upload to its package version.
@@ -112,15 +119,19 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 
 	src := body
 	if limit > 0 {
-		src = &limitReader{r: body, left: limit, repo: target}
+		left := limit
+		if o.Resume != nil {
+			left -= o.Resume.Size()
+		}
+		src = &limitReader{r: body, left: left, limit: limit, repo: target}
 	}
-	w, err := m.receive(ctx, src, inlineHashes(o.Hashes, o.Declared, o.Size))
+	w, err := m.receive(ctx, o.Resume, src, inlineHashes(o.Hashes, o.Declared, o.Size))
 	if err != nil {
 		return nil, bodyError(err)
 	}
 	defer w.discard(ctx)
-	if o.Size >= 0 && w.Size() != o.Size {
-		return nil, errs.New(errs.Invalid, "upload truncated: received %d of %d bytes", w.Size(), o.Size)
+	if o.Size >= 0 && w.read != o.Size {
+		return nil, errs.New(errs.Invalid, "upload truncated: received %d of %d bytes", w.read, o.Size)
 	}
 	sums := w.sums
 	if msg := checksum.Verify(o.Declared, sums); msg != "" {
@@ -128,7 +139,17 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	}
 	dg := w.Digest()
 	if existing != nil && existing.Blob == dg.String() {
-		// Same bytes: nothing to do, whatever the policy.
+		// Same bytes: nothing to store, whatever the policy; the format's
+		// transaction still runs (a manifest pushed again under a new tag).
+		if o.Check != nil {
+			err := m.store.InTx(ctx, func(tx meta.Tx) error { return o.Check(ctx, tx, target) })
+			if err != nil {
+				return nil, err
+			}
+			if o.Component != nil {
+				m.Bump(target.ID, o.Component.Name)
+			}
+		}
 		return &PutResult{Asset: &Asset{Asset: existing, Repo: target}, Unchanged: true}, nil
 	}
 	if existing != nil && !target.Policy.Overwrite {
@@ -205,7 +226,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if err != nil {
 		return nil, err
 	}
-	if missingGeneric(a) {
+	if o.Hashes == nil && missingGeneric(a) {
 		m.checksums.need(info.Digest)
 	}
 	if o.Component != nil {
@@ -227,10 +248,10 @@ func tooLarge(r *Repository, size, limit int64) error {
 }
 
 type limitReader struct {
-	r    io.Reader
-	left int64
-	repo *Repository
-	read int64
+	r     io.Reader
+	left  int64
+	limit int64
+	repo  *Repository
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -238,7 +259,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		// Probe one byte: a body of exactly the limit is fine.
 		var one [1]byte
 		if n, _ := l.r.Read(one[:]); n > 0 {
-			return 0, errs.New(errs.TooLarge, "upload exceeds the %d-byte limit of %s", l.read, l.repo.Key)
+			return 0, errs.New(errs.TooLarge, "upload exceeds the %d-byte limit of %s", l.limit, l.repo.Key)
 		}
 		return 0, io.EOF
 	}
@@ -247,7 +268,6 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
-	l.read += int64(n)
 	return n, err
 }
 
@@ -287,6 +307,10 @@ func notFoundIn(err error, r *Repository, path string) error {
 	}
 	return err
 }
+
+// RecordDownload notes that an asset was downloaded (for formats that open
+// blobs themselves).
+func (m *Manager) RecordDownload(assetID string) { m.downloads.record(assetID) }
 
 // Open returns the content of an asset and records the download.
 func (m *Manager) Open(ctx context.Context, a *Asset) (io.ReadSeekCloser, error) {

@@ -134,25 +134,29 @@ func missingGeneric(a *meta.Asset) bool { return a.SHA1 == "" || a.MD5 == "" }
 type received struct {
 	blob.Writer
 	sums checksum.Sums // hex digests, sha256 included
+	read int64         // bytes read from the body
 	done bool
 }
 
-// receive streams r into a new blob, computing sha256 and hashes on the
-// way. On error nothing is kept; otherwise the caller commits or discards.
-func (m *Manager) receive(ctx context.Context, r io.Reader, hashes []checksum.Alg) (*received, error) {
-	w, err := m.blobs.Create(ctx)
-	if err != nil {
-		return nil, err
+// receive streams r into w (a new blob when nil), computing sha256 and
+// hashes on the way. On error nothing is kept; otherwise the caller commits
+// or discards.
+func (m *Manager) receive(ctx context.Context, w blob.Writer, r io.Reader, hashes []checksum.Alg) (*received, error) {
+	if w == nil {
+		var err error
+		if w, err = m.blobs.Create(ctx); err != nil {
+			return nil, err
+		}
 	}
 	h := checksum.NewHasher(hashes...)
-	_, err = io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, copyBuffer))
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, copyBuffer))
 	sums := h.Sums()
 	if err != nil {
 		w.Cancel(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	sums[checksum.SHA256] = w.Digest().Encoded()
-	return &received{Writer: w, sums: sums}, nil
+	return &received{Writer: w, sums: sums, read: n}, nil
 }
 
 // commit makes the blob durable under its digest.

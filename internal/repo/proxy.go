@@ -270,7 +270,7 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		declared[checksum.SHA256] = spec.Expect.Encoded()
 	}
 	body := &progressReader{r: resp.Body, onRead: func() { watchdog.Reset(r.Upstream.Timeout) }}
-	w, err := m.receive(ctx, body, inlineHashes(spec.Hashes, declared, resp.ContentLength))
+	w, err := m.receive(ctx, nil, body, inlineHashes(spec.Hashes, declared, resp.ContentLength))
 	if err != nil {
 		return stale(errs.Wrap(errs.Upstream, err, "download of %s from the upstream of %s failed: %v",
 			path, r.Key, cleanNetErr(err)))
@@ -317,7 +317,7 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		return nil, err
 	}
 	m.negative.forget(r, path)
-	if missingGeneric(a) {
+	if spec.Hashes == nil && missingGeneric(a) {
 		m.checksums.need(info.Digest)
 	}
 	m.observe(r, OutcomeFetched)
