@@ -82,10 +82,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if err := m.authorize(ctx, auth.Write, target.Key); err != nil {
 		return nil, err
 	}
-	limit := m.maxBody
-	if target.MaxUploadSize > 0 {
-		limit = target.MaxUploadSize
-	}
+	limit := m.limitFor(target)
 	if limit > 0 && o.Size > limit {
 		return nil, tooLarge(target, o.Size, limit)
 	}
@@ -175,20 +172,38 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		CreatedBy:   auth.PrincipalFrom(ctx).Name(),
 		Attributes:  o.Attributes,
 	}
+	res, err := m.commitAsset(ctx, target, existing, a, o, "deploy")
+	if err != nil {
+		return nil, err
+	}
+	if o.Hashes == nil && missingGeneric(res.Asset.Asset) {
+		m.checksums.need(info.Digest)
+	}
+	return res, nil
+}
+
+// commitAsset writes a (whose blob is durable) at its path in one
+// transaction: the overwrite rules checked again (another writer may have
+// won since the first look), the format's Check, the component, the blob
+// row, the asset and the audit event.
+func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing, a *meta.Asset, o PutOptions, action string) (*PutResult, error) {
 	created, unchanged := true, false
-	err = m.store.InTx(ctx, func(tx meta.Tx) error {
-		// Check again inside the transaction: another writer may have won
-		// since the first look.
-		cur, err := tx.GetAsset(ctx, target.ID, path)
+	err := m.store.InTx(ctx, func(tx meta.Tx) error {
+		cur, err := tx.GetAsset(ctx, target.ID, a.Path)
 		switch {
 		case err == nil:
 			created = false
 			if cur.Blob == a.Blob {
-				unchanged, a = true, cur // a concurrent twin stored the same bytes
+				// A concurrent twin stored the same bytes: only the format's
+				// own rows remain to write.
+				unchanged, a = true, cur
+				if o.Check != nil {
+					return o.Check(ctx, tx, target)
+				}
 				return nil
 			}
 			if !target.Policy.Overwrite {
-				return immutable(target, path)
+				return immutable(target, a.Path)
 			}
 			if existing == nil {
 				if err := m.authorize(ctx, auth.Overwrite, target.Key); err != nil {
@@ -217,22 +232,50 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		if err := tx.PutAsset(ctx, a); err != nil {
 			return err
 		}
-		action := "deploy"
 		if !created {
 			action = "overwrite"
 		}
-		return m.audit(ctx, tx, action, target.Key, path, map[string]any{"digest": a.Blob, "size": a.Size})
+		return m.audit(ctx, tx, action, target.Key, a.Path, map[string]any{"digest": a.Blob, "size": a.Size})
 	})
 	if err != nil {
 		return nil, err
-	}
-	if o.Hashes == nil && missingGeneric(a) {
-		m.checksums.need(info.Digest)
 	}
 	if o.Component != nil {
 		m.Bump(target.ID, o.Component.Name)
 	}
 	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created, Unchanged: unchanged}, nil
+}
+
+// Link stores at path in r (or its deploy target) an asset for content
+// another asset already holds (an OCI cross-repository mount): no byte
+// moves. The caller must have checked it may read src.
+func (m *Manager) Link(ctx context.Context, r *Repository, path string, src *meta.Asset, o PutOptions) (*PutResult, error) {
+	target, err := m.DeployTarget(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.authorize(ctx, auth.Write, target.Key); err != nil {
+		return nil, err
+	}
+	existing, err := m.store.GetAsset(ctx, target.ID, path)
+	if err != nil && !errors.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	if existing != nil && existing.Blob != src.Blob {
+		if !target.Policy.Overwrite {
+			return nil, immutable(target, path)
+		}
+		if err := m.authorize(ctx, auth.Overwrite, target.Key); err != nil {
+			return nil, err
+		}
+	}
+	ct := o.ContentType
+	if ct == "" {
+		ct = src.ContentType
+	}
+	a := &meta.Asset{RepoID: target.ID, Path: path, Blob: src.Blob, Size: src.Size, ContentType: ct,
+		SHA1: src.SHA1, MD5: src.MD5, SHA512: src.SHA512, CreatedBy: auth.PrincipalFrom(ctx).Name(), Attributes: o.Attributes}
+	return m.commitAsset(ctx, target, existing, a, o, "mount")
 }
 
 // copyBuffer is the chunk size bodies stream in: large enough that a big
@@ -286,6 +329,16 @@ func bodyError(err error) error {
 // repository and through the upstream for a remote one. The caller must
 // have read permission on r (the request middleware checks it).
 func (m *Manager) Get(ctx context.Context, r *Repository, path string) (*Asset, error) {
+	return m.Resolve(ctx, r, path, nil)
+}
+
+// Resolve is Get for formats whose remote paths need more than the
+// defaults: spec tells, for a remote repository met on the way, how to
+// fetch path from it (its upstream URL, immutability, expected digest).
+func (m *Manager) Resolve(ctx context.Context, r *Repository, path string, spec func(remote *Repository) FetchSpec) (*Asset, error) {
+	if spec == nil {
+		spec = func(*Repository) FetchSpec { return FetchSpec{} }
+	}
 	switch r.Kind {
 	case Local:
 		a, err := m.store.GetAsset(ctx, r.ID, path)
@@ -294,9 +347,9 @@ func (m *Manager) Get(ctx context.Context, r *Repository, path string) (*Asset, 
 		}
 		return &Asset{Asset: a, Repo: r}, nil
 	case Remote:
-		return m.Fetch(ctx, r, path, FetchSpec{})
+		return m.Fetch(ctx, r, path, spec(r))
 	case Virtual:
-		return m.resolveVirtual(ctx, r, path)
+		return m.resolveVirtual(ctx, r, path, spec)
 	}
 	return nil, fmt.Errorf("repository %s has unknown kind %q", r.Key, r.Kind)
 }

@@ -33,14 +33,15 @@ type Manager struct {
 	mu    sync.RWMutex
 	repos map[string]*Repository
 
-	client    *http.Client
-	flights   singleflight.Group
-	negative  negativeCache
-	downloads *downloadRecorder
-	checksums *filler
-	gens      generations
-	observer  func(repo, outcome string)
-	now       func() time.Time
+	client      *http.Client
+	flights     singleflight.Group
+	negative    negativeCache
+	downloads   *downloadRecorder
+	checksums   *filler
+	gens        generations
+	uploadLocks sessionLocks
+	observer    func(repo, outcome string)
+	now         func() time.Time
 }
 
 // Options configure a Manager.

@@ -52,7 +52,7 @@ func (m *Manager) Split(v *Repository) (locals, remotes []*Repository) {
 	return locals, remotes
 }
 
-func (m *Manager) resolveVirtual(ctx context.Context, v *Repository, path string) (*Asset, error) {
+func (m *Manager) resolveVirtual(ctx context.Context, v *Repository, path string, spec func(*Repository) FetchSpec) (*Asset, error) {
 	locals, remotes := m.Split(v)
 	for _, mem := range locals {
 		a, err := m.store.GetAsset(ctx, mem.ID, path)
@@ -65,7 +65,7 @@ func (m *Manager) resolveVirtual(ctx context.Context, v *Repository, path string
 	}
 	var upstreamErrs []string
 	for _, mem := range remotes {
-		a, err := m.Fetch(ctx, mem, path, FetchSpec{})
+		a, err := m.Fetch(ctx, mem, path, spec(mem))
 		if err == nil {
 			return a, nil
 		}

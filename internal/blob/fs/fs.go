@@ -2,11 +2,11 @@ package fs
 
 import (
 	"context"
-	"encoding"
-	"encoding/json"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
