@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/format/oci"
 	"github.com/cofferhq/coffer/internal/format/raw"
 )
 
@@ -9,6 +10,7 @@ import (
 func Formats() []format.Format {
 	return []format.Format{
 		raw.New(),
+		oci.New(),
 	}
 }
 

@@ -29,6 +29,9 @@ type Deps struct {
 	// BaseURL is the server's external URL without a trailing slash, for
 	// absolute URLs in generated metadata.
 	BaseURL string
+	// Authenticate identifies the caller of a request outside /repository/
+	// (a Mounter's tree) and returns the request carrying the principal.
+	Authenticate func(r *http.Request) (*http.Request, error)
 }
 
 // Format is one package format.

@@ -39,6 +39,7 @@ type Manager struct {
 	downloads   *downloadRecorder
 	checksums   *filler
 	gens        generations
+	tokens      tokenCache
 	uploadLocks sessionLocks
 	observer    func(repo, outcome string)
 	now         func() time.Time

@@ -227,6 +227,18 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	watchdog := time.AfterFunc(r.Upstream.Timeout, cancel)
 	defer watchdog.Stop()
 	resp, err := m.client.Do(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		// A registry wants a token from its token service first.
+		if ch := resp.Header.Get("WWW-Authenticate"); strings.HasPrefix(strings.ToLower(ch), "bearer") {
+			resp.Body.Close()
+			tok, terr := m.bearerFor(ctx, r, ch)
+			if terr != nil {
+				return stale(errs.Wrap(errs.Upstream, terr, "upstream of %s refused the configured credentials (%v)", r.Key, terr))
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err = m.client.Do(req)
+		}
+	}
 	if err != nil {
 		return stale(errs.Wrap(errs.Upstream, err, "upstream of %s (%s) is unreachable: %v", r.Key, redact(u), cleanNetErr(err)))
 	}

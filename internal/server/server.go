@@ -40,13 +40,14 @@ type mount struct {
 // New builds the server over its dependencies and the registered formats.
 func New(d format.Deps, formats []format.Format, m *metrics.Metrics) *Server {
 	s := &Server{
-		deps:       d,
 		log:        d.Log,
 		metrics:    m,
 		formats:    map[string]format.Format{},
 		handlers:   map[string]http.Handler{},
 		quietPaths: map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true},
 	}
+	d.Authenticate = s.Authenticate
+	s.deps = d
 	for _, f := range formats {
 		s.formats[f.Name()] = f
 		s.handlers[f.Name()] = f.Handler(d)
