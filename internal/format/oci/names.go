@@ -81,7 +81,7 @@ func isDigest(ref string) bool { return strings.Contains(ref, ":") }
 
 // Asset paths inside a Coffer repository. Names cannot contain a segment
 // starting with "_", so these never collide with a name.
-func blobPath(name string, d digest.Digest) string     { return name + "/_blobs/" + d.String() }
+func blobPath(name string, d digest.Digest) string      { return name + "/_blobs/" + d.String() }
 func manifestPath(name string, ref string) string       { return name + "/_manifests/" + ref }
 func tagListPath(name string) string                    { return name + "/_tags/list" }
 func referrersPath(name string, d digest.Digest) string { return name + "/_referrers/" + d.String() }
