@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -216,3 +217,5 @@ func Curl(t testing.TB, args ...string) (stdout, stderr string, code int) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+func sha256Array(b []byte) [32]byte { return sha256.Sum256(b) }
