@@ -68,8 +68,15 @@ type Resumer interface {
 // commit, so that a remote fill can stream what has arrived so far to
 // every waiting client.
 type Peeker interface {
-	// ReadAt reads bytes already written.
-	ReadAt(p []byte, off int64) (int, error)
+	// Peek returns a reader of the bytes written (so far, and later ones as
+	// they arrive), valid until closed, also after Commit.
+	Peek() (ReaderAtCloser, error)
+}
+
+// ReaderAtCloser reads at offsets and is closed when done.
+type ReaderAtCloser interface {
+	io.ReaderAt
+	io.Closer
 }
 
 // Path is an optional capability of drivers that keep blobs as local files:

@@ -25,6 +25,9 @@ type Asset struct {
 	// Stale is set when a remote repository served its cached copy because
 	// the upstream could not be asked.
 	Stale bool
+	// Stream, when set, is the content being fetched right now (a streamed
+	// remote fill): read it instead of the blob, which is not committed yet.
+	Stream io.ReadSeekCloser
 }
 
 // PutOptions describe an upload.
@@ -365,8 +368,29 @@ func notFoundIn(err error, r *Repository, path string) error {
 // blobs themselves).
 func (m *Manager) RecordDownload(assetID string) { m.downloads.record(assetID) }
 
+// OpenContent returns the content of an asset (a stream in progress, or
+// the blob) and records the download, without the generic checksum
+// bookkeeping of Open.
+func (m *Manager) OpenContent(ctx context.Context, a *Asset) (io.ReadSeekCloser, error) {
+	if a.Stream != nil {
+		return a.Stream, nil
+	}
+	f, err := m.blobs.Open(ctx, digest.Digest(a.Blob))
+	if err != nil {
+		if errors.Is(err, errs.NotFound) {
+			return nil, fmt.Errorf("asset %s in %s: blob %s missing (%v)", a.Path, a.Repo.Key, a.Blob, err)
+		}
+		return nil, err
+	}
+	m.downloads.record(a.ID)
+	return f, nil
+}
+
 // Open returns the content of an asset and records the download.
 func (m *Manager) Open(ctx context.Context, a *Asset) (io.ReadSeekCloser, error) {
+	if a.Stream != nil {
+		return a.Stream, nil
+	}
 	f, err := m.blobs.Open(ctx, digest.Digest(a.Blob))
 	if err != nil {
 		if errors.Is(err, errs.NotFound) {

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
 
 	"github.com/cofferhq/coffer/internal/auth"
 	"github.com/cofferhq/coffer/internal/blob"
@@ -34,7 +33,7 @@ type Manager struct {
 	repos map[string]*Repository
 
 	client      *http.Client
-	flights     singleflight.Group
+	fills       fills
 	negative    negativeCache
 	downloads   *downloadRecorder
 	checksums   *filler

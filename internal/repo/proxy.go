@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/cofferhq/coffer/internal/auth"
+	"github.com/cofferhq/coffer/internal/blob"
 	"github.com/cofferhq/coffer/internal/checksum"
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/meta"
@@ -39,6 +40,14 @@ type FetchSpec struct {
 	Hashes []checksum.Alg
 	// Header adds request headers (an Accept, say).
 	Header http.Header
+	// ChallengeAuth sends the upstream credentials only when the upstream
+	// asks (a 401 with a Basic or Bearer challenge), as registries expect;
+	// otherwise they go with every request.
+	ChallengeAuth bool
+	// Stream lets requests read the content while it is being fetched
+	// (large, immutable content with a known digest: OCI layers). The
+	// returned Asset then has Stream set and no committed blob yet.
+	Stream bool
 }
 
 // Proxy outcomes, reported to the observer (metrics) and in logs.
@@ -148,18 +157,25 @@ func (m *Manager) Fetch(ctx context.Context, r *Repository, path string, spec Fe
 		m.observe(r, OutcomeNegative)
 		return nil, errs.New(errs.NotFound, "%s not found in %s (upstream answered 404 recently)", path, r.Key)
 	}
-	ch := m.flights.DoChan(flightKey(r, path), func() (any, error) {
+	fl := m.fills.join(flightKey(r, path), func(fl *fill) {
 		// Detached: a waiter that gives up must not abort the fill for the others.
-		return m.fill(context.WithoutCancel(ctx), r, path, spec)
+		fl.asset, fl.err = m.fill(context.WithoutCancel(ctx), r, path, spec, fl)
 	})
+	if spec.Stream {
+		select {
+		case <-ctx.Done():
+			return nil, errs.Wrap(errs.Canceled, ctx.Err(), "request canceled while fetching %s from upstream", path)
+		case <-fl.ready:
+			if p := fl.stream; p != nil {
+				return &Asset{Asset: &meta.Asset{RepoID: r.ID, Path: path, Size: p.size}, Repo: r, Stream: p.reader(ctx)}, nil
+			}
+		}
+	}
 	select {
 	case <-ctx.Done():
 		return nil, errs.Wrap(errs.Canceled, ctx.Err(), "request canceled while fetching %s from upstream", path)
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*Asset), nil
+	case <-fl.done:
+		return fl.asset, fl.err
 	}
 }
 
@@ -178,7 +194,20 @@ func (m *Manager) observe(r *Repository, outcome string) {
 
 // fill asks the upstream for path (conditionally when a copy is cached) and
 // stores what it answers. It runs once per path at a time.
-func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec FetchSpec) (*Asset, error) {
+func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec FetchSpec, fl *fill) (*Asset, error) {
+	// Readers following a stream learn at the end whether what they read
+	// was committed (verified) or must be thrown away.
+	committed := false
+	var stream *progress
+	defer func() {
+		if stream != nil {
+			if committed {
+				stream.finish(nil)
+			} else {
+				stream.finish(errs.New(errs.Upstream, "the download of %s from the upstream of %s failed verification or broke off", path, r.Key))
+			}
+		}
+	}()
 	cached, err := m.store.GetAsset(ctx, r.ID, path)
 	if err != nil && !errors.Is(err, errs.NotFound) {
 		return nil, err
@@ -211,7 +240,8 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", "coffer")
-	if r.Upstream.Username != "" || r.Upstream.Password != "" {
+	hasCreds := r.Upstream.Username != "" || r.Upstream.Password != ""
+	if hasCreds && !spec.ChallengeAuth {
 		req.SetBasicAuth(r.Upstream.Username, r.Upstream.Password)
 	}
 	if cached != nil {
@@ -228,14 +258,20 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	defer watchdog.Stop()
 	resp, err := m.client.Do(req)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		// A registry wants a token from its token service first.
-		if ch := resp.Header.Get("WWW-Authenticate"); strings.HasPrefix(strings.ToLower(ch), "bearer") {
+		ch := resp.Header.Get("WWW-Authenticate")
+		switch {
+		case strings.HasPrefix(strings.ToLower(ch), "bearer"):
+			// A registry wants a token from its token service first.
 			resp.Body.Close()
 			tok, terr := m.bearerFor(ctx, r, ch)
 			if terr != nil {
 				return stale(errs.Wrap(errs.Upstream, terr, "upstream of %s refused the configured credentials (%v)", r.Key, terr))
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err = m.client.Do(req)
+		case hasCreds && spec.ChallengeAuth && strings.HasPrefix(strings.ToLower(ch), "basic"):
+			resp.Body.Close()
+			req.SetBasicAuth(r.Upstream.Username, r.Upstream.Password)
 			resp, err = m.client.Do(req)
 		}
 	}
@@ -282,7 +318,23 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		declared[checksum.SHA256] = spec.Expect.Encoded()
 	}
 	body := &progressReader{r: resp.Body, onRead: func() { watchdog.Reset(r.Upstream.Timeout) }}
-	w, err := m.receive(ctx, nil, body, inlineHashes(spec.Hashes, declared, resp.ContentLength))
+	var sink blob.Writer
+	if spec.Stream && resp.ContentLength >= 0 {
+		if bw, err := m.blobs.Create(ctx); err == nil {
+			if pk, ok := bw.(blob.Peeker); ok {
+				if rd, err := pk.Peek(); err == nil {
+					stream = newProgress(resp.ContentLength, rd)
+					sink = teeWriter{bw, stream}
+					fl.stream = stream
+					close(fl.ready)
+				}
+			}
+			if sink == nil {
+				sink = bw
+			}
+		}
+	}
+	w, err := m.receive(ctx, sink, body, inlineHashes(spec.Hashes, declared, resp.ContentLength))
 	if err != nil {
 		return stale(errs.Wrap(errs.Upstream, err, "download of %s from the upstream of %s failed: %v",
 			path, r.Key, cleanNetErr(err)))
@@ -328,6 +380,7 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	if err != nil {
 		return nil, err
 	}
+	committed = true
 	m.negative.forget(r, path)
 	if spec.Hashes == nil && missingGeneric(a) {
 		m.checksums.need(info.Digest)
@@ -366,4 +419,35 @@ func cleanNetErr(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// teeWriter also tells a stream's progress what was written.
+type teeWriter struct {
+	blob.Writer
+	p *progress
+}
+
+func (t teeWriter) Write(b []byte) (int, error) {
+	n, err := t.Writer.Write(b)
+	t.p.Write(b[:n])
+	return n, err
+}
+
+// CacheAlias records, in a remote repository's cache, content it already
+// holds under another path (an OCI manifest fetched by tag is also its
+// digest's content), so that the alias is served from the cache too.
+func (m *Manager) CacheAlias(ctx context.Context, r *Repository, path string, src *meta.Asset) error {
+	if r.Kind != Remote {
+		return fmt.Errorf("CacheAlias on %s repository %s", r.Kind, r.Key)
+	}
+	if _, err := m.store.GetAsset(ctx, r.ID, path); err == nil {
+		return nil
+	}
+	a := &meta.Asset{RepoID: r.ID, Path: path, Blob: src.Blob, Size: src.Size, ContentType: src.ContentType,
+		SHA1: src.SHA1, MD5: src.MD5, SHA512: src.SHA512, CreatedBy: src.CreatedBy, FetchedAt: m.now()}
+	err := m.store.PutAsset(ctx, a)
+	if errs.KindOf(err) == errs.Exists {
+		return nil // a concurrent alias
+	}
+	return err
 }

@@ -78,7 +78,10 @@ func (m *Manager) resolveVirtual(ctx context.Context, v *Repository, path string
 		upstreamErrs = append(upstreamErrs, err.Error())
 	}
 	if len(upstreamErrs) > 0 {
-		return nil, errs.New(errs.Upstream, "%s not found in the local members of %s, and %s", path, v.Key,
+		// An unreachable remote member is skipped, as Nexus groups do: the
+		// path is not available here (a push through the virtual repository
+		// checking whether a blob exists must not fail on it).
+		return nil, errs.New(errs.NotFound, "%s not found in the local members of %s (and %s)", path, v.Key,
 			strings.Join(upstreamErrs, "; "))
 	}
 	return nil, errs.New(errs.NotFound, "%s not found in %s (members: %s)", path, v.Key, strings.Join(v.Members, ", "))

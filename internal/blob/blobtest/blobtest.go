@@ -420,17 +420,26 @@ func testPeek(t *testing.T, s blob.Store) {
 	}
 	data := randBytes(3 << 20)
 	w.Write(data[:1<<20])
+	rd, err := p.Peek()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
 	buf := make([]byte, 1000)
-	if n, err := p.ReadAt(buf, 1000); n != 1000 || err != nil || !bytes.Equal(buf, data[1000:2000]) {
+	if n, err := rd.ReadAt(buf, 1000); n != 1000 || err != nil || !bytes.Equal(buf, data[1000:2000]) {
 		t.Fatalf("ReadAt before commit: %d %v", n, err)
 	}
 	w.Write(data[1<<20:])
-	if n, _ := p.ReadAt(buf, 3<<20-1000); n != 1000 || !bytes.Equal(buf, data[3<<20-1000:]) {
-		t.Fatal("ReadAt of later bytes")
+	if n, _ := rd.ReadAt(buf, 3<<20-1000); n != 1000 || !bytes.Equal(buf, data[3<<20-1000:]) {
+		t.Fatal("ReadAt of bytes written after Peek")
 	}
 	info, err := w.Commit(ctx, digest.FromBytes(data))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The handle still reads after the commit.
+	if n, _ := rd.ReadAt(buf, 5000); n != 1000 || !bytes.Equal(buf, data[5000:6000]) {
+		t.Fatal("ReadAt after commit")
 	}
 	del(t, s, info.Digest)
 }

@@ -14,7 +14,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -195,34 +194,15 @@ type writer struct {
 	flushed int64 // bytes handed to startWriteback
 	done    bool
 
-	rmu sync.Mutex
-	rf  *os.File // opened on the first ReadAt
 }
 
-// ReadAt implements blob.Peeker: bytes written so far, read back from the
-// temporary file.
-func (w *writer) ReadAt(p []byte, off int64) (int, error) {
-	w.rmu.Lock()
-	if w.rf == nil {
-		f, err := os.Open(w.name)
-		if err != nil {
-			w.rmu.Unlock()
-			return 0, err
-		}
-		w.rf = f
+// Peek implements blob.Peeker: an independent handle on the temporary
+// file, which stays valid when Commit renames it.
+func (w *writer) Peek() (blob.ReaderAtCloser, error) {
+	if w.done {
+		return nil, errors.New("blob writer: peek after commit or cancel")
 	}
-	rf := w.rf
-	w.rmu.Unlock()
-	return rf.ReadAt(p, off)
-}
-
-func (w *writer) closeReader() {
-	w.rmu.Lock()
-	defer w.rmu.Unlock()
-	if w.rf != nil {
-		w.rf.Close()
-		w.rf = nil
-	}
+	return os.Open(w.name)
 }
 
 // suspendState is what Suspend saves: enough to reopen the temporary file
@@ -248,7 +228,6 @@ func (w *writer) Suspend(context.Context) ([]byte, error) {
 		return nil, err
 	}
 	w.done = true
-	w.closeReader()
 	if err := w.f.Close(); err != nil {
 		return nil, err
 	}
@@ -350,7 +329,6 @@ func (w *writer) Commit(_ context.Context, expected digest.Digest) (blob.Info, e
 			"content digest %s does not match the expected %s", got, expected)
 	}
 	w.done = true
-	w.closeReader()
 	if err := w.f.Sync(); err != nil {
 		w.abortClosed()
 		return blob.Info{}, fmt.Errorf("blob commit fsync: %w", err)
@@ -396,7 +374,6 @@ func (w *writer) Commit(_ context.Context, expected digest.Digest) (blob.Info, e
 
 func (w *writer) abort() {
 	w.done = true
-	w.closeReader()
 	w.f.Close()
 	os.Remove(w.name)
 }

@@ -62,7 +62,7 @@ func declaredFor(d digest.Digest) checksum.Sums {
 func blobSpec(name string, d digest.Digest) func(*repo.Repository) repo.FetchSpec {
 	return func(rem *repo.Repository) repo.FetchSpec {
 		return repo.FetchSpec{Immutable: true, URL: upstreamURL(rem, name, "blobs/"+d.String()),
-			Declared: declaredFor(d), Hashes: hashesFor(d)}
+			Declared: declaredFor(d), Hashes: hashesFor(d), Stream: true, ChallengeAuth: true}
 	}
 }
 
@@ -70,7 +70,8 @@ func blobSpec(name string, d digest.Digest) func(*repo.Repository) repo.FetchSpe
 // revalidated after the metadata TTL.
 func manifestSpec(name, ref string) func(*repo.Repository) repo.FetchSpec {
 	return func(rem *repo.Repository) repo.FetchSpec {
-		s := repo.FetchSpec{URL: upstreamURL(rem, name, "manifests/"+ref), Header: http.Header{"Accept": {manifestAccept}}, Hashes: []checksum.Alg{}}
+		s := repo.FetchSpec{URL: upstreamURL(rem, name, "manifests/"+ref), Header: http.Header{"Accept": {manifestAccept}},
+			Hashes: []checksum.Alg{}, ChallengeAuth: true}
 		if d, ok := parseDigest(ref); ok {
 			s.Immutable, s.Declared, s.Hashes = true, declaredFor(d), hashesFor(d)
 		}
@@ -102,6 +103,11 @@ func (h *handler) findManifest(ctx context.Context, rp *repo.Repository, name, r
 			d, ok := parseDigest(ref)
 			if !ok {
 				d = digest.Digest(a.Blob) // a tag: the content's sha256
+				if a.Stream == nil {
+					// Pulls by digest (the next step of every client) are then
+					// served from the cache too, also with the upstream down.
+					h.repos.CacheAlias(ctx, m, manifestPath(name, d.String()), a.Asset)
+				}
 			}
 			return a, d, nil
 		}
@@ -148,12 +154,11 @@ func (h *handler) getManifest(w http.ResponseWriter, r *http.Request, rp *repo.R
 
 // serveAsset sends an asset's bytes with the registry's headers.
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, a *repo.Asset, d digest.Digest, ct string) error {
-	f, err := h.repos.Blobs().Open(r.Context(), digest.Digest(a.Blob))
+	f, err := h.repos.OpenContent(r.Context(), a)
 	if err != nil {
-		return fmt.Errorf("opening %s: %v", a.Path, err) // a missing blob is an internal error
+		return err
 	}
 	defer f.Close()
-	h.repos.RecordDownload(a.ID)
 	hd := w.Header()
 	hd.Set("Docker-Content-Digest", d.String())
 	hd.Set("ETag", `"`+d.String()+`"`)
@@ -427,7 +432,7 @@ func (h *handler) listTags(w http.ResponseWriter, r *http.Request, rp *repo.Repo
 	}
 	for _, m := range members {
 		if m.Kind == repo.Remote {
-			a, err := h.repos.Fetch(ctx, m, tagListPath(rt.name), repo.FetchSpec{URL: upstreamURL(m, rt.name, "tags/list"), Hashes: []checksum.Alg{}})
+			a, err := h.repos.Fetch(ctx, m, tagListPath(rt.name), repo.FetchSpec{URL: upstreamURL(m, rt.name, "tags/list"), Hashes: []checksum.Alg{}, ChallengeAuth: true})
 			if err != nil {
 				if errs.KindOf(err) == errs.NotFound || rp.Kind == repo.Virtual {
 					continue
@@ -498,7 +503,7 @@ func (h *handler) referrers(w http.ResponseWriter, r *http.Request, rp *repo.Rep
 	for _, m := range members {
 		if m.Kind == repo.Remote {
 			a, err := h.repos.Fetch(ctx, m, referrersPath(rt.name, d), repo.FetchSpec{URL: upstreamURL(m, rt.name, "referrers/"+d.String()),
-				Header: http.Header{"Accept": {mtOCIIndex}}, Hashes: []checksum.Alg{}})
+				Header: http.Header{"Accept": {mtOCIIndex}}, Hashes: []checksum.Alg{}, ChallengeAuth: true})
 			if err != nil {
 				continue // an upstream without the referrers API has none to offer
 			}

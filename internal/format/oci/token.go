@@ -181,9 +181,19 @@ func (t *tokenService) verify(ctx context.Context, raw string) (*auth.Principal,
 			if ca, ok := actionFor[act]; ok {
 				s.Actions = append(s.Actions, ca)
 			}
+			if act == "push" {
+				// Moving a tag is a push in registry terms; whether the
+				// user may overwrite is still their permissions' business.
+				s.Actions = append(s.Actions, auth.Overwrite)
+			}
 		}
 		if len(s.Actions) > 0 {
 			p.Scopes = append(p.Scopes, s)
+			// Pushing to a virtual repository writes its default_deploy: the
+			// scope covers it too (the user's own permissions still decide).
+			if rp, err := t.h.repos.Repo(key); err == nil && rp.DefaultDeploy != "" {
+				p.Scopes = append(p.Scopes, auth.Scope{Repos: rp.DefaultDeploy, Actions: s.Actions})
+			}
 		}
 	}
 	return p, true, nil

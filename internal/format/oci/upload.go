@@ -182,8 +182,13 @@ func (h *handler) finishUpload(w http.ResponseWriter, r *http.Request, rp *repo.
 			if !ok {
 				return errs.New(errs.NotAllowed, "this server cannot verify sha512 digests of chunked uploads")
 			}
+			rd, err := p.Peek()
+			if err != nil {
+				return err
+			}
+			defer rd.Close()
 			hs := sha512.New()
-			if _, err := io.Copy(hs, io.NewSectionReader(p, 0, bw.Size())); err != nil {
+			if _, err := io.Copy(hs, io.NewSectionReader(rd, 0, bw.Size())); err != nil {
 				return err
 			}
 			got = digest.NewDigest(digest.SHA512, hs)
