@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/cofferhq/coffer/internal/auth"
 	"github.com/cofferhq/coffer/internal/blob"
 	"github.com/cofferhq/coffer/internal/config"

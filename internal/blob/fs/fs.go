@@ -193,7 +193,6 @@ type writer struct {
 	size    int64
 	flushed int64 // bytes handed to startWriteback
 	done    bool
-
 }
 
 // Peek implements blob.Peeker: an independent handle on the temporary
