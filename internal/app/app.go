@@ -209,12 +209,22 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// housekeeping removes what interrupted uploads leave behind.
+// housekeeping removes what interrupted uploads leave behind: upload
+// sessions untouched for upload_ttl (and their bytes), and temporary files
+// no session owns.
 func (a *App) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+	ttl := a.Config.Server.UploadTTL.D()
+	every := min(max(ttl/4, time.Second), time.Hour)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, b, err := a.Blobs.RemoveStaleUploads(time.Now().Add(-24 * time.Hour)); err != nil {
+		if n, err := a.Repos.ExpireUploads(ctx, time.Now().Add(-ttl)); err != nil {
+			a.Log.Warn("expiring upload sessions", "err", err)
+		} else if n > 0 {
+			a.Log.Info("expired upload sessions", "count", n)
+		}
+		// Files older than any live session can be are orphans (a crash).
+		if n, b, err := a.Blobs.RemoveStaleUploads(time.Now().Add(-ttl - time.Hour)); err != nil {
 			a.Log.Warn("removing stale uploads", "err", err)
 		} else if n > 0 {
 			a.Log.Info("removed stale uploads", "files", n, "bytes", b)

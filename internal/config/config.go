@@ -25,6 +25,9 @@ type Server struct {
 	MaxUploadSize ByteSize `yaml:"max_upload_size" json:"max_upload_size,omitempty"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty"`
+	// UploadTTL is how long an unfinished resumable upload (an OCI chunked
+	// upload) may sit untouched before it expires and its bytes are dropped.
+	UploadTTL Duration `yaml:"upload_ttl" json:"upload_ttl,omitempty"`
 }
 
 // Storage configures where metadata and blobs live.
@@ -80,6 +83,7 @@ func Defaults() Config {
 			Listen:          "127.0.0.1:8080",
 			MaxUploadSize:   10 << 30,
 			ShutdownTimeout: Duration(30 * time.Second),
+			UploadTTL:       Duration(24 * time.Hour),
 		},
 		Storage: Storage{DataDir: "./coffer-data"},
 		Log:     Log{Format: "text", Level: "info"},

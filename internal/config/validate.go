@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -45,6 +46,9 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 	}
 	if cfg.Server.MaxUploadSize < 0 {
 		c.add("server.max_upload_size", []any{"server", "max_upload_size"}, "must not be negative")
+	}
+	if cfg.Server.UploadTTL < Duration(time.Second) {
+		c.add("server.upload_ttl", []any{"server", "upload_ttl"}, "must be at least 1s")
 	}
 	if cfg.Storage.DataDir == "" {
 		c.add("storage.data_dir", []any{"storage", "data_dir"}, "is required")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -61,6 +62,8 @@ func (a *api) routes() []route {
 		{"DELETE /api/v1/repositories/{key}/artifacts/{path...}", a.deleteArtifact, "Delete an artifact or a folder, as the repository's policy allows.", "", "DeleteResult"},
 		{"POST /api/v1/repositories/{key}/deprecations", a.deprecate, "Deprecate an artifact (release repositories deprecate, never delete).", "Deprecation", "DeprecationResult"},
 		{"DELETE /api/v1/repositories/{key}/deprecations/{path...}", a.undeprecate, "Remove a deprecation.", "", "DeprecationResult"},
+		{"GET /api/v1/repositories/{key}/tags", a.listTags, "Tags of a package name (?name=; OCI image tags, npm dist-tags).", "", "TagList"},
+		{"DELETE /api/v1/repositories/{key}/tags", a.untag, "Remove a tag (?name=&tag=) without touching what it points to, as the tier allows.", "", ""},
 		{"GET /api/v1/search/artifacts", a.searchArtifacts, "Search artifacts by path substring (q) across readable repositories (repo=a,b).", "", "ArtifactPage"},
 		{"GET /api/v1/storage", a.storage, "Storage usage: logical per repository, physical for the instance, dedupe ratio (admin).", "", "Storage"},
 		{"GET /api/v1/users", a.listUsers, "List users (admin).", "", "UserList"},
@@ -508,6 +511,54 @@ func (a *api) storage(w http.ResponseWriter, r *http.Request) error {
 		"physical":      map[string]int64{"blobs": phys.Count, "bytes": phys.Bytes},
 		"dedupe_ratio":  ratio,
 	})
+}
+
+// ---- tags
+
+func (a *api) listTags(w http.ResponseWriter, r *http.Request) error {
+	rp, err := a.readableRepo(r)
+	if err != nil {
+		return err
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		return errs.New(errs.Invalid, "the name query parameter is required (the image or package name)")
+	}
+	tags, err := a.store.ListTags(r.Context(), rp.ID, name)
+	if err != nil {
+		return err
+	}
+	type tagView struct {
+		Name      string `json:"name"`
+		Tag       string `json:"tag"`
+		Target    string `json:"target"`
+		UpdatedAt string `json:"updated_at"`
+	}
+	out := []tagView{}
+	for _, t := range tags {
+		out = append(out, tagView{t.Name, t.Tag, t.Target, iso(t.UpdatedAt)})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) untag(w http.ResponseWriter, r *http.Request) error {
+	rp, err := a.repos.Repo(r.PathValue("key"))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	name, tag := q.Get("name"), q.Get("tag")
+	if name == "" || tag == "" {
+		return errs.New(errs.Invalid, "the name and tag query parameters are required")
+	}
+	err = a.repos.Mutate(r.Context(), rp, auth.Delete, name, "untag", func(ctx context.Context, tx meta.Tx, target *repo.Repository) error {
+		return tx.DeleteTag(ctx, target.ID, name, tag)
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // ---- users and groups

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/app/apptest"
+	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/server"
 )
 
@@ -114,6 +115,12 @@ func TestEveryRouteAnswers(t *testing.T) {
 		}
 	}
 	decl := obj{"key": "raw-new", "format": "raw", "kind": "local", "tier": "dev"}
+	for _, key := range []string{"raw-dev", "raw-release"} {
+		rp, _ := e.App.Repos.Repo(key)
+		if err := e.App.Store.SetTag(t.Context(), &meta.Tag{RepoID: rp.ID, Name: "team/api", Tag: "latest", Target: "sha256:0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	steps := []step{
 		{"GET /api/v1/openapi.json", "GET", "/api/v1/openapi.json", nil, 200, eq("3.0.3", "openapi")},
 		{"GET /api/v1/whoami", "GET", "/api/v1/whoami", nil, 200, all(eq("admin", "name"), eq(true, "admin"), eq(false, "anonymous"))},
@@ -145,6 +152,12 @@ func TestEveryRouteAnswers(t *testing.T) {
 			eq(true, "deprecated"), eq("old", "message"), eq("raw-release", "repo"))},
 		{"POST /api/v1/repositories/{key}/deprecations", "POST", "/api/v1/repositories/raw-release/deprecations", obj{"message": "no path"}, 400, nil},
 		{"DELETE /api/v1/repositories/{key}/deprecations/{path...}", "DELETE", "/api/v1/repositories/raw-release/deprecations/app/1.0/app.tgz", nil, 200, eq(false, "deprecated")},
+		{"GET /api/v1/repositories/{key}/tags", "GET", "/api/v1/repositories/raw-dev/tags?name=team/api", nil, 200, all(
+			eq("latest", 0, "tag"), eq("sha256:0", 0, "target"), eq("team/api", 0, "name"))},
+		{"GET /api/v1/repositories/{key}/tags", "GET", "/api/v1/repositories/raw-dev/tags", nil, 400, nil},
+		{"DELETE /api/v1/repositories/{key}/tags", "DELETE", "/api/v1/repositories/raw-dev/tags?name=team/api&tag=latest", nil, 204, nil},
+		{"DELETE /api/v1/repositories/{key}/tags", "DELETE", "/api/v1/repositories/raw-dev/tags?name=team/api&tag=latest", nil, 404, nil},
+		{"DELETE /api/v1/repositories/{key}/tags", "DELETE", "/api/v1/repositories/raw-release/tags?name=team/api&tag=latest", nil, 409, nil},
 		{"GET /api/v1/search/artifacts", "GET", "/api/v1/search/artifacts?q=A.TXT", nil, 200, all(eq("dir/a.txt", "items", 0, "path"), eq(nil, "items", 1))},
 		{"GET /api/v1/search/artifacts", "GET", "/api/v1/search/artifacts?q=app&repo=raw-dev", nil, 200, eq(nil, "items", 0)},
 		{"GET /api/v1/storage", "GET", "/api/v1/storage", nil, 200, all(eq(4.0, "physical", "blobs"), eq(25.0, "logical_bytes"), eq(25.0, "physical", "bytes"))},

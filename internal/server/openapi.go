@@ -144,6 +144,7 @@ func schemas() map[string]any {
 		"Artifact":          artifact,
 		"ArtifactPage":      obj(map[string]any{"items": arr(ref("Artifact")), "next": map[string]any{"type": "string", "description": "Cursor for the next page (after=)."}}),
 		"DeleteResult":      obj(map[string]any{"deleted": intT}),
+		"TagList":           arr(obj(map[string]any{"name": str, "tag": str, "target": str, "updated_at": when})),
 		"Deprecation":       obj(map[string]any{"path": str, "message": str}, "path"),
 		"DeprecationResult": obj(map[string]any{"repo": str, "path": str, "deprecated": boolT, "message": str}),
 		"Storage": obj(map[string]any{"repositories": arr(obj(map[string]any{"key": str, "assets": intT, "bytes": intT})),

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -336,3 +337,41 @@ func createToken(t *testing.T, s *Server) string {
 }
 
 var _ = mutate.Append
+
+// An upload session nobody finishes expires after upload_ttl and leaves
+// nothing behind.
+func TestOCIAbandonedUploadsExpire(t *testing.T) {
+	s := StartServer(t, "server: {upload_ttl: 2s}\n"+ociConfig)
+	resp := s.Do("POST", "/v2/docker-dev-local/team/api/blobs/uploads/", nil)
+	loc := resp.Header.Get("Location")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || loc == "" {
+		t.Fatalf("start upload: %d", resp.StatusCode)
+	}
+	resp = s.Do("PATCH", loc, bytes.NewReader(bytes.Repeat([]byte("x"), 1<<20)), "Content-Type", "application/octet-stream")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("patch: %d", resp.StatusCode)
+	}
+	uploads := filepath.Join(s.DataDir, "blobs", "_uploads")
+	if n := countFiles(uploads); n != 1 {
+		t.Fatalf("%d upload files during the session", n)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := s.Do("GET", loc, nil)
+		r.Body.Close()
+		if r.StatusCode == http.StatusNotFound && countFiles(uploads) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20s: status %d, %d upload files", r.StatusCode, countFiles(uploads))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func countFiles(dir string) int {
+	es, _ := os.ReadDir(dir)
+	return len(es)
+}
