@@ -47,6 +47,11 @@ func parseRoute(rest string) (route, bool) {
 	if len(nameSegs) < 2 {
 		return rt, false
 	}
+	for _, seg := range nameSegs {
+		if seg == "" {
+			return route{}, false
+		}
+	}
 	rt.key, rt.name = nameSegs[0], strings.Join(nameSegs[1:], "/")
 	return rt, true
 }
