@@ -21,6 +21,7 @@ import (
 	blobfs "github.com/cofferhq/coffer/internal/blob/fs"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/gc"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
@@ -37,6 +38,7 @@ type App struct {
 	Repos   *repo.Manager
 	Auth    *auth.Service
 	Metrics *metrics.Metrics
+	GC      *gc.Collector
 	Server  *server.Server
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
@@ -99,6 +101,15 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 		store.Close()
 		return nil, err
 	}
+	a.GC = gc.New(store, a.Blobs, gc.Options{
+		Grace:         cfg.GC.Grace.D(),
+		UploadTTL:     cfg.Server.UploadTTL.D(),
+		Logger:        log,
+		ExpireUploads: a.Repos.ExpireUploads,
+		Observe: func(r gc.Report) {
+			a.Metrics.ObserveGC(r.DryRun, r.Blobs, r.Bytes, r.Uploads, r.Started, r.Finished)
+		},
+	})
 	a.Auth = auth.New(store, a.Repos.Attrs)
 	a.Repos.SetAuth(a.Auth)
 	if len(cfg.Repositories) > 0 {
@@ -125,6 +136,7 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 		return out
 	})
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
+	a.Server.SetCollector(a.GC)
 	return a, nil
 }
 
@@ -209,12 +221,16 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// housekeeping removes what interrupted uploads leave behind: upload
-// sessions untouched for upload_ttl (and their bytes), and temporary files
-// no session owns.
+// housekeeping runs garbage collection on its schedule (which also expires
+// upload sessions) and removes temporary files no session owns.
 func (a *App) housekeeping(ctx context.Context) {
 	ttl := a.Config.Server.UploadTTL.D()
 	every := min(max(ttl/4, time.Second), time.Hour)
+	if g := a.Config.GC.Interval.D(); g > 0 {
+		every = min(every, max(g, time.Second))
+	}
+	gcEvery := a.Config.GC.Interval.D()
+	lastGC := time.Now()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -228,6 +244,12 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.Log.Warn("removing stale uploads", "err", err)
 		} else if n > 0 {
 			a.Log.Info("removed stale uploads", "files", n, "bytes", b)
+		}
+		if gcEvery > 0 && time.Since(lastGC) >= gcEvery {
+			lastGC = time.Now()
+			if _, err := a.GC.Run(ctx, false); err != nil && ctx.Err() == nil {
+				a.Log.Warn("garbage collection failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -13,7 +13,19 @@ type Config struct {
 	Server       Server       `yaml:"server" json:"server"`
 	Storage      Storage      `yaml:"storage" json:"storage"`
 	Log          Log          `yaml:"log" json:"log"`
+	GC           GC           `yaml:"gc" json:"gc"`
 	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
+}
+
+// GC configures garbage collection.
+type GC struct {
+	// Interval between scheduled collections (0 disables the schedule;
+	// collections on demand still work).
+	Interval Duration `yaml:"interval" json:"interval"`
+	// Grace keeps blobs leased by a writer more recently than this: it must
+	// exceed the time between a writer's lease and its commit (milliseconds
+	// normally); an hour leaves ample margin.
+	Grace Duration `yaml:"grace" json:"grace"`
 }
 
 // Server configures the HTTP listener.
@@ -87,6 +99,7 @@ func Defaults() Config {
 		},
 		Storage: Storage{DataDir: "./coffer-data"},
 		Log:     Log{Format: "text", Level: "info"},
+		GC:      GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
 	}
 }
 

@@ -50,6 +50,12 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 	if cfg.Server.UploadTTL < Duration(time.Second) {
 		c.add("server.upload_ttl", []any{"server", "upload_ttl"}, "must be at least 1s")
 	}
+	if cfg.GC.Grace < Duration(time.Second) {
+		c.add("gc.grace", []any{"gc", "grace"}, "must be at least 1s (it protects uploads in flight)")
+	}
+	if cfg.GC.Interval < 0 {
+		c.add("gc.interval", []any{"gc", "interval"}, "must not be negative (0 disables the schedule)")
+	}
 	if cfg.Storage.DataDir == "" {
 		c.add("storage.data_dir", []any{"storage", "data_dir"}, "is required")
 	}

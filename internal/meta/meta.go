@@ -83,6 +83,10 @@ type Blob struct {
 	Digest    string
 	Size      int64
 	CreatedAt time.Time
+	// State is "live", or "deleting" while garbage collection removes it.
+	State string
+	// LastRef is when a writer last leased or referenced the blob.
+	LastRef time.Time
 }
 
 // User is a local account.
@@ -187,14 +191,18 @@ type Assets interface {
 	// FillChecksums sets the sha1/md5/sha512 of every asset of a blob where
 	// they are still empty (computed after the upload); "" leaves a column.
 	FillChecksums(ctx context.Context, blob, sha1, md5, sha512 string) error
-	// RepoUsage returns the logical usage of every repository, by repo ID.
+	// RepoUsage returns the logical usage of every repository, by repo ID,
+	// from counters kept exact by PutAsset and DeleteAsset.
 	RepoUsage(ctx context.Context) (map[string]Usage, error)
 	CountAssets(ctx context.Context, repoID string) (int64, error)
 }
 
 // Blobs stores blob rows.
 type Blobs interface {
-	// PutBlob records a blob; recording an existing digest is a no-op.
+	// PutBlob records a blob, or leases an existing one (its last use is
+	// now, which keeps garbage collection off it for the grace period). A
+	// blob being collected gives errs.Unavailable: wait until its row is
+	// gone, then write the bytes again.
 	PutBlob(ctx context.Context, digest string, size int64) error
 	GetBlob(ctx context.Context, digest string) (*Blob, error)
 	// DeleteBlob removes a blob row no asset references; a referenced blob
@@ -204,6 +212,15 @@ type Blobs interface {
 	ListBlobs(ctx context.Context, after string, limit int) ([]*Blob, error)
 	// BlobUsage is the physical usage: unique blobs and their bytes.
 	BlobUsage(ctx context.Context) (Usage, error)
+	// MarkGarbage marks up to limit live blobs that nothing references and
+	// nobody leased since cutoff as deleting, and returns them.
+	MarkGarbage(ctx context.Context, cutoff time.Time, limit int) ([]*Blob, error)
+	// ListGarbage returns, without marking them, the blobs MarkGarbage would
+	// take (digest order, after the cursor): a dry run.
+	ListGarbage(ctx context.Context, cutoff time.Time, after string, limit int) ([]*Blob, error)
+	// ListDeleting returns blobs marked deleting (a collection that stopped
+	// half-way leaves some).
+	ListDeleting(ctx context.Context, limit int) ([]*Blob, error)
 }
 
 // Users stores accounts and groups.

@@ -23,6 +23,13 @@ type Metrics struct {
 	BytesReceived *prometheus.CounterVec
 	BytesSent     *prometheus.CounterVec
 	Proxy         *prometheus.CounterVec
+
+	GCRuns       prometheus.Counter
+	GCBlobs      prometheus.Counter
+	GCBytes      prometheus.Counter
+	GCUploads    prometheus.Counter
+	GCLastRun    prometheus.Gauge
+	GCLastLength prometheus.Gauge
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -53,6 +60,13 @@ func New() *Metrics {
 			Help: "Remote repository lookups by outcome (hit, revalidated, fetched, stale, negative, not_found, error).",
 		}, []string{"repository", "outcome"}),
 	}
+	m.GCRuns = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_gc_runs_total", Help: "Garbage collections run."})
+	m.GCBlobs = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_gc_reclaimed_blobs_total", Help: "Blobs deleted by garbage collection."})
+	m.GCBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_gc_reclaimed_bytes_total", Help: "Bytes reclaimed by garbage collection."})
+	m.GCUploads = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_gc_expired_uploads_total", Help: "Abandoned upload sessions removed."})
+	m.GCLastRun = prometheus.NewGauge(prometheus.GaugeOpts{Name: "coffer_gc_last_run_timestamp_seconds", Help: "When the last collection finished."})
+	m.GCLastLength = prometheus.NewGauge(prometheus.GaugeOpts{Name: "coffer_gc_last_run_duration_seconds", Help: "How long the last collection took."})
+	reg.MustRegister(m.GCRuns, m.GCBlobs, m.GCBytes, m.GCUploads, m.GCLastRun, m.GCLastLength)
 	reg.MustRegister(m.Requests, m.Duration, m.BytesReceived, m.BytesSent, m.Proxy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -61,6 +75,19 @@ func New() *Metrics {
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// ObserveGC records a finished (not dry) collection.
+func (m *Metrics) ObserveGC(dry bool, blobs int, bytes int64, uploads int, started, finished time.Time) {
+	if dry {
+		return
+	}
+	m.GCRuns.Inc()
+	m.GCBlobs.Add(float64(blobs))
+	m.GCBytes.Add(float64(bytes))
+	m.GCUploads.Add(float64(uploads))
+	m.GCLastRun.Set(float64(finished.Unix()))
+	m.GCLastLength.Set(finished.Sub(started).Seconds())
 }
 
 // ObserveProxy counts a remote lookup outcome.

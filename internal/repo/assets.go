@@ -158,6 +158,12 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if existing != nil && overwriteErr != nil {
 		return nil, overwriteErr
 	}
+	if _, err := m.blobs.Stat(ctx, dg); err == nil {
+		// The content is already stored: lease it before relying on it.
+		if err := m.lease(ctx, dg, w.Size()); err != nil {
+			return nil, err
+		}
+	}
 	info, err := w.commit(ctx)
 	if err != nil {
 		return nil, err
@@ -175,7 +181,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		CreatedBy:   auth.PrincipalFrom(ctx).Name(),
 		Attributes:  o.Attributes,
 	}
-	res, err := m.commitAsset(ctx, target, existing, a, o, "deploy")
+	res, err := m.commitAsset(ctx, target, existing, a, o, "deploy", true)
 	if err != nil {
 		return nil, err
 	}
@@ -189,9 +195,17 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 // transaction: the overwrite rules checked again (another writer may have
 // won since the first look), the format's Check, the component, the blob
 // row, the asset and the audit event.
-func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing, a *meta.Asset, o PutOptions, action string) (*PutResult, error) {
+//
+// ownBytes says the caller made the blob durable itself (so it may wait out
+// a collection of an older copy); a Link has no bytes of its own and fails
+// instead when its blob is being collected.
+func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing, a *meta.Asset, o PutOptions, action string, ownBytes bool) (*PutResult, error) {
 	created, unchanged := true, false
-	err := m.store.InTx(ctx, func(tx meta.Tx) error {
+	run := m.store.InTx
+	if ownBytes {
+		run = func(ctx context.Context, fn func(meta.Tx) error) error { return m.inTxOwnBytes(ctx, a.Blob, fn) }
+	}
+	err := run(ctx, func(tx meta.Tx) error {
 		cur, err := tx.GetAsset(ctx, target.ID, a.Path)
 		switch {
 		case err == nil:
@@ -278,7 +292,11 @@ func (m *Manager) Link(ctx context.Context, r *Repository, path string, src *met
 	}
 	a := &meta.Asset{RepoID: target.ID, Path: path, Blob: src.Blob, Size: src.Size, ContentType: ct,
 		SHA1: src.SHA1, MD5: src.MD5, SHA512: src.SHA512, CreatedBy: auth.PrincipalFrom(ctx).Name(), Attributes: o.Attributes}
-	return m.commitAsset(ctx, target, existing, a, o, "mount")
+	res, err := m.commitAsset(ctx, target, existing, a, o, "mount", false)
+	if errs.KindOf(err) == errs.Unavailable {
+		return nil, errs.Wrap(errs.NotFound, err, "the content of %s is being garbage-collected", src.Path)
+	}
+	return res, err
 }
 
 // copyBuffer is the chunk size bodies stream in: large enough that a big

@@ -347,6 +347,11 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	if msg := checksum.Verify(declared, sums); msg != "" {
 		return stale(errs.New(errs.Upstream, "content of %s from the upstream of %s failed verification (%s); not cached", path, r.Key, msg))
 	}
+	if _, err := m.blobs.Stat(ctx, w.Digest()); err == nil {
+		if err := m.lease(ctx, w.Digest(), w.Size()); err != nil {
+			return nil, err
+		}
+	}
 	info, err := w.commit(ctx)
 	if err != nil {
 		return nil, err
@@ -368,7 +373,7 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	if cached != nil {
 		a.ID, a.CreatedAt = cached.ID, cached.CreatedAt
 	}
-	err = m.store.InTx(ctx, func(tx meta.Tx) error {
+	err = m.inTxOwnBytes(ctx, a.Blob, func(tx meta.Tx) error {
 		if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
 			return err
 		}
@@ -445,9 +450,15 @@ func (m *Manager) CacheAlias(ctx context.Context, r *Repository, path string, sr
 	}
 	a := &meta.Asset{RepoID: r.ID, Path: path, Blob: src.Blob, Size: src.Size, ContentType: src.ContentType,
 		SHA1: src.SHA1, MD5: src.MD5, SHA512: src.SHA512, CreatedBy: src.CreatedBy, FetchedAt: m.now()}
-	err := m.store.PutAsset(ctx, a)
-	if errs.KindOf(err) == errs.Exists {
-		return nil // a concurrent alias
+	err := m.store.InTx(ctx, func(tx meta.Tx) error {
+		// Lease the blob in the same transaction (it may be being collected).
+		if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
+			return err
+		}
+		return tx.PutAsset(ctx, a)
+	})
+	if errs.KindOf(err) == errs.Exists || errs.KindOf(err) == errs.Unavailable {
+		return nil // a concurrent alias, or content on its way out: nothing to record
 	}
 	return err
 }

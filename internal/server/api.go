@@ -83,6 +83,8 @@ func (a *api) routes() []route {
 		{"GET /api/v1/permissions", a.listPermissions, "List permission grants (admin).", "", "PermissionList"},
 		{"POST /api/v1/permissions", a.createPermission, "Grant actions on a repository pattern to a user, group or anonymous (admin).", "PermissionCreate", "Permission"},
 		{"DELETE /api/v1/permissions/{id}", a.deletePermission, "Revoke a grant (admin).", "", ""},
+		{"POST /api/v1/gc", a.runGC, "Run garbage collection now (admin); {\"dry_run\": true} only reports what would be reclaimed.", "GCRequest", "GCReport"},
+		{"GET /api/v1/gc", a.lastGC, "The last garbage collection's report (admin).", "", "GCReport"},
 		{"GET /api/v1/audit", a.listAudit, "Audit events, newest first (repo, before, limit) (admin).", "", "AuditList"},
 	}
 }
@@ -1021,6 +1023,44 @@ func (a *api) deletePermission(w http.ResponseWriter, r *http.Request) error {
 	a.auth.Invalidate()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// ---- garbage collection
+
+func (a *api) runGC(w http.ResponseWriter, r *http.Request) error {
+	if err := a.requireAdmin(r); err != nil {
+		return err
+	}
+	var body struct {
+		DryRun bool `json:"dry_run"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &body); err != nil {
+			return err
+		}
+	}
+	if a.s.collector == nil {
+		return errs.New(errs.Unavailable, "garbage collection is not configured")
+	}
+	rep, err := a.s.collector.Run(r.Context(), body.DryRun)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+func (a *api) lastGC(w http.ResponseWriter, r *http.Request) error {
+	if err := a.requireAdmin(r); err != nil {
+		return err
+	}
+	if a.s.collector == nil {
+		return errs.New(errs.Unavailable, "garbage collection is not configured")
+	}
+	rep := a.s.collector.Last()
+	if rep == nil {
+		return errs.New(errs.NotFound, "no garbage collection has run since this server started")
+	}
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 // ---- audit

@@ -13,6 +13,7 @@ import (
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/gc"
 	"github.com/cofferhq/coffer/internal/metrics"
 	"github.com/cofferhq/coffer/internal/reqctx"
 )
@@ -29,7 +30,11 @@ type Server struct {
 	quietPaths map[string]bool
 	ready      atomic.Bool
 	handler    http.Handler
+	collector  *gc.Collector
 }
+
+// SetCollector connects garbage collection to the management API.
+func (s *Server) SetCollector(c *gc.Collector) { s.collector = c }
 
 type mount struct {
 	prefix  string

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Settings", testSettings},
 		{"DeleteRepoTakesItsRows", testDeleteRepoCascade},
 		{"Blobs", testBlobs},
+		{"GarbageMarking", testGarbageMarking},
 		{"UsersAndGroups", testUsersGroups},
 		{"Tokens", testTokens},
 		{"Permissions", testPermissions},
@@ -457,6 +458,57 @@ func testBlobs(t *testing.T, s meta.Store) {
 	must(t, s.DeleteBlob(ctx, digestOf(1)))
 	must(t, s.DeleteBlob(ctx, digestOf(2)))
 	wantKind(t, s.DeleteBlob(ctx, digestOf(2)), errs.NotFound, "delete missing blob")
+}
+
+func testGarbageMarking(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	mkAsset(t, s, r, "kept", 1, 10) // referenced: never garbage
+	must(t, s.PutBlob(ctx, digestOf(2), 20))
+	must(t, s.PutBlob(ctx, digestOf(3), 30))
+	time.Sleep(5 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	must(t, s.PutBlob(ctx, digestOf(3), 30)) // leased after the cutoff: not garbage yet
+	dry, err := s.ListGarbage(ctx, cutoff, "", 10)
+	must(t, err)
+	if len(dry) != 1 || dry[0].Digest != digestOf(2) || dry[0].State != "live" {
+		t.Fatalf("ListGarbage = %+v", dry)
+	}
+	marked, err := s.MarkGarbage(ctx, cutoff, 10)
+	must(t, err)
+	if len(marked) != 1 || marked[0].Digest != digestOf(2) || marked[0].State != "deleting" {
+		t.Fatalf("MarkGarbage = %+v", marked)
+	}
+	// A marked blob cannot be leased: the writer waits for the row to go.
+	wantKind(t, s.PutBlob(ctx, digestOf(2), 20), errs.Unavailable, "lease a blob being collected")
+	dl, _ := s.ListDeleting(ctx, 10)
+	if len(dl) != 1 || dl[0].Digest != digestOf(2) {
+		t.Fatalf("ListDeleting = %+v", dl)
+	}
+	u, _ := s.BlobUsage(ctx)
+	if u != (meta.Usage{Count: 3, Bytes: 60}) {
+		t.Fatalf("BlobUsage before the delete = %+v", u)
+	}
+	must(t, s.DeleteBlob(ctx, digestOf(2)))
+	must(t, s.PutBlob(ctx, digestOf(2), 20)) // written again: a fresh live row
+	if b, _ := s.GetBlob(ctx, digestOf(2)); b.State != "live" {
+		t.Fatalf("re-put blob: %+v", b)
+	}
+	if again, _ := s.MarkGarbage(ctx, cutoff, 10); len(again) != 0 {
+		t.Fatalf("fresh or referenced blobs marked: %+v", again)
+	}
+	// With a later cutoff the unreferenced ones go, the referenced one stays.
+	later, _ := s.MarkGarbage(ctx, time.Now().Add(time.Second), 10)
+	if len(later) != 2 {
+		t.Fatalf("later MarkGarbage = %+v", later)
+	}
+	for _, b := range later {
+		must(t, s.DeleteBlob(ctx, b.Digest))
+	}
+	if u, _ := s.BlobUsage(ctx); u != (meta.Usage{Count: 1, Bytes: 10}) {
+		t.Fatalf("BlobUsage after collection = %+v", u)
+	}
+	cleanRepo(t, s, r, 1)
 }
 
 func testUsersGroups(t *testing.T, s meta.Store) {

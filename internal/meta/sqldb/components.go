@@ -21,7 +21,7 @@ func scanComponent(s interface{ Scan(...any) error }) (*meta.Component, error) {
 	return &c, nil
 }
 
-func (q *q) PutComponent(ctx context.Context, c *meta.Component) error {
+func (q *queries) PutComponent(ctx context.Context, c *meta.Component) error {
 	now := time.Now()
 	if c.ID == "" {
 		c.ID = NewID()
@@ -53,13 +53,13 @@ func (q *q) PutComponent(ctx context.Context, c *meta.Component) error {
 	return nil
 }
 
-func (q *q) GetComponent(ctx context.Context, repoID, name, version string) (*meta.Component, error) {
+func (q *queries) GetComponent(ctx context.Context, repoID, name, version string) (*meta.Component, error) {
 	c, err := scanComponent(q.r.QueryRowContext(ctx, `SELECT `+componentCols+` FROM components
 		WHERE repo_id=$1 AND name=$2 AND version=$3`, repoID, name, version))
 	return c, q.translate(err, "version "+version+" of "+name)
 }
 
-func (q *q) ListComponents(ctx context.Context, repoID, name string) ([]*meta.Component, error) {
+func (q *queries) ListComponents(ctx context.Context, repoID, name string) ([]*meta.Component, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT `+componentCols+` FROM components
 		WHERE repo_id=$1 AND name=$2 ORDER BY created_at, id`, repoID, name)
 	if err != nil {
@@ -68,7 +68,7 @@ func (q *q) ListComponents(ctx context.Context, repoID, name string) ([]*meta.Co
 	return collect(rows, scanComponent)
 }
 
-func (q *q) ListComponentNames(ctx context.Context, repoID string, nq meta.NameQuery) ([]string, error) {
+func (q *queries) ListComponentNames(ctx context.Context, repoID string, nq meta.NameQuery) ([]string, error) {
 	limit := nq.Limit
 	if limit <= 0 {
 		limit = 1000
@@ -93,7 +93,7 @@ func (q *q) ListComponentNames(ctx context.Context, repoID string, nq meta.NameQ
 	})
 }
 
-func (q *q) ListComponentAssets(ctx context.Context, componentID string) ([]*meta.Asset, error) {
+func (q *queries) ListComponentAssets(ctx context.Context, componentID string) ([]*meta.Asset, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT `+assetCols+` FROM assets WHERE component_id=$1 ORDER BY path`, componentID)
 	if err != nil {
 		return nil, err
@@ -101,16 +101,16 @@ func (q *q) ListComponentAssets(ctx context.Context, componentID string) ([]*met
 	return collect(rows, scanAsset)
 }
 
-func (q *q) SetComponentDeprecation(ctx context.Context, id string, deprecated bool, message string) error {
+func (q *queries) SetComponentDeprecation(ctx context.Context, id string, deprecated bool, message string) error {
 	return q.mustAffect(ctx, "component", `UPDATE components SET deprecated=$2, deprecation_message=$3, updated_at=$4 WHERE id=$1`,
 		id, deprecated, message, nanos(time.Now()))
 }
 
-func (q *q) DeleteComponent(ctx context.Context, id string) error {
+func (q *queries) DeleteComponent(ctx context.Context, id string) error {
 	return q.mustAffect(ctx, "component", `DELETE FROM components WHERE id=$1`, id)
 }
 
-func (q *q) SetTag(ctx context.Context, t *meta.Tag) error {
+func (q *queries) SetTag(ctx context.Context, t *meta.Tag) error {
 	t.UpdatedAt = time.Now()
 	_, err := q.exec(ctx, "tag "+t.Tag, `INSERT INTO tags (repo_id, name, tag, target, updated_at) VALUES ($1,$2,$3,$4,$5)
 		ON CONFLICT (repo_id, name, tag) DO UPDATE SET target=excluded.target, updated_at=excluded.updated_at`,
@@ -126,7 +126,7 @@ func scanTag(s interface{ Scan(...any) error }) (*meta.Tag, error) {
 	return &t, err
 }
 
-func (q *q) GetTag(ctx context.Context, repoID, name, tag string) (*meta.Tag, error) {
+func (q *queries) GetTag(ctx context.Context, repoID, name, tag string) (*meta.Tag, error) {
 	t, err := scanTag(q.r.QueryRowContext(ctx, `SELECT repo_id, name, tag, target, updated_at FROM tags
 		WHERE repo_id=$1 AND name=$2 AND tag=$3`, repoID, name, tag))
 	if err != nil {
@@ -135,7 +135,7 @@ func (q *q) GetTag(ctx context.Context, repoID, name, tag string) (*meta.Tag, er
 	return t, nil
 }
 
-func (q *q) ListTags(ctx context.Context, repoID, name string) ([]*meta.Tag, error) {
+func (q *queries) ListTags(ctx context.Context, repoID, name string) ([]*meta.Tag, error) {
 	query := `SELECT repo_id, name, tag, target, updated_at FROM tags WHERE repo_id=$1`
 	args := []any{repoID}
 	if name != "" {
@@ -149,6 +149,6 @@ func (q *q) ListTags(ctx context.Context, repoID, name string) ([]*meta.Tag, err
 	return collect(rows, scanTag)
 }
 
-func (q *q) DeleteTag(ctx context.Context, repoID, name, tag string) error {
+func (q *queries) DeleteTag(ctx context.Context, repoID, name, tag string) error {
 	return q.mustAffect(ctx, "tag "+tag+" of "+name, `DELETE FROM tags WHERE repo_id=$1 AND name=$2 AND tag=$3`, repoID, name, tag)
 }

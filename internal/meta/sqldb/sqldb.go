@@ -40,16 +40,27 @@ type execer interface {
 
 // DB implements meta.Store over database/sql.
 type DB struct {
-	q
+	queries
 	read, write *sql.DB
 	caches      []*stmtCache
 }
 
-// q holds the queries; outside a transaction reads go to the read pool and
+// queries holds the queries; outside a transaction reads go to the read pool and
 // writes to the write pool, inside one both go to the transaction.
-type q struct {
+type queries struct {
 	r, w execer
 	d    *Dialect
+	db   *DB // set outside a transaction
+}
+
+// atomic runs fn in the current transaction, or in a new one when q is not
+// in a transaction: statements that must change together (an asset and its
+// repository's usage) never drift apart.
+func (q *queries) atomic(ctx context.Context, fn func(q *queries) error) error {
+	if q.db == nil {
+		return fn(q)
+	}
+	return q.db.InTx(ctx, func(tx meta.Tx) error { return fn(tx.(*queries)) })
 }
 
 // Open wraps the pools (which may be the same) and applies migrations.
@@ -58,7 +69,9 @@ func Open(ctx context.Context, read, write *sql.DB, d Dialect) (*DB, error) {
 		return nil, err
 	}
 	rc, wc := newStmtCache(read), newStmtCache(write)
-	return &DB{q: q{r: rc, w: wc, d: &d}, read: read, write: write, caches: []*stmtCache{rc, wc}}, nil
+	db := &DB{queries: queries{r: rc, w: wc, d: &d}, read: read, write: write, caches: []*stmtCache{rc, wc}}
+	db.queries.db = db
+	return db, nil
 }
 
 // Migrate applies the embedded migrations.
@@ -98,11 +111,11 @@ func (db *DB) InTx(ctx context.Context, fn func(tx meta.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(&q{r: tx, w: tx, d: db.d}); err != nil {
+	if err := fn(&queries{r: tx, w: tx, d: db.d}); err != nil {
 		tx.Rollback()
 		return err
 	}
-	return db.q.translate(tx.Commit(), "commit")
+	return db.queries.translate(tx.Commit(), "commit")
 }
 
 // NewID returns a new time-ordered identifier.
@@ -122,7 +135,7 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-func (q *q) translate(err error, what string) error {
+func (q *queries) translate(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
@@ -136,7 +149,7 @@ func (q *q) translate(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-func (q *q) exec(ctx context.Context, what, query string, args ...any) (int64, error) {
+func (q *queries) exec(ctx context.Context, what, query string, args ...any) (int64, error) {
 	res, err := q.w.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, q.translate(err, what)
@@ -144,7 +157,7 @@ func (q *q) exec(ctx context.Context, what, query string, args ...any) (int64, e
 	return res.RowsAffected()
 }
 
-func (q *q) mustAffect(ctx context.Context, what, query string, args ...any) error {
+func (q *queries) mustAffect(ctx context.Context, what, query string, args ...any) error {
 	n, err := q.exec(ctx, what, query, args...)
 	if err != nil {
 		return err
@@ -170,7 +183,7 @@ func scanRepo(s interface{ Scan(...any) error }) (*meta.Repository, error) {
 	return &r, nil
 }
 
-func (q *q) CreateRepo(ctx context.Context, r *meta.Repository) error {
+func (q *queries) CreateRepo(ctx context.Context, r *meta.Repository) error {
 	if r.ID == "" {
 		r.ID = NewID()
 	}
@@ -185,19 +198,19 @@ func (q *q) CreateRepo(ctx context.Context, r *meta.Repository) error {
 	return err
 }
 
-func (q *q) UpdateRepo(ctx context.Context, r *meta.Repository) error {
+func (q *queries) UpdateRepo(ctx context.Context, r *meta.Repository) error {
 	r.UpdatedAt = time.Now()
 	return q.mustAffect(ctx, "repository "+r.Key,
 		`UPDATE repositories SET format=$2, kind=$3, tier=$4, settings=$5, updated_at=$6 WHERE key=$1`,
 		r.Key, r.Format, r.Kind, r.Tier, string(r.Settings), nanos(r.UpdatedAt))
 }
 
-func (q *q) GetRepo(ctx context.Context, key string) (*meta.Repository, error) {
+func (q *queries) GetRepo(ctx context.Context, key string) (*meta.Repository, error) {
 	r, err := scanRepo(q.r.QueryRowContext(ctx, `SELECT `+repoCols+` FROM repositories WHERE key=$1`, key))
 	return r, q.translate(err, "repository "+key)
 }
 
-func (q *q) ListRepos(ctx context.Context) ([]*meta.Repository, error) {
+func (q *queries) ListRepos(ctx context.Context) ([]*meta.Repository, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT `+repoCols+` FROM repositories ORDER BY key`)
 	if err != nil {
 		return nil, err
@@ -207,7 +220,7 @@ func (q *q) ListRepos(ctx context.Context) ([]*meta.Repository, error) {
 
 // DeleteRepo removes a repository and what hangs off it besides assets
 // (tags, components, links, upload sessions); remaining assets make it fail.
-func (q *q) DeleteRepo(ctx context.Context, key string) error {
+func (q *queries) DeleteRepo(ctx context.Context, key string) error {
 	r, err := q.GetRepo(ctx, key)
 	if err != nil {
 		return err
@@ -255,12 +268,43 @@ func scanAsset(s interface{ Scan(...any) error }) (*meta.Asset, error) {
 	return &a, nil
 }
 
-func (q *q) GetAsset(ctx context.Context, repoID, path string) (*meta.Asset, error) {
+func (q *queries) GetAsset(ctx context.Context, repoID, path string) (*meta.Asset, error) {
 	a, err := scanAsset(q.r.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE repo_id=$1 AND path=$2`, repoID, path))
 	return a, q.translate(err, "artifact "+path)
 }
 
-func (q *q) PutAsset(ctx context.Context, a *meta.Asset) error {
+func (q *queries) PutAsset(ctx context.Context, a *meta.Asset) error {
+	return q.atomic(ctx, func(q *queries) error {
+		var oldSize int64
+		var had bool
+		err := q.w.QueryRowContext(ctx, `SELECT size FROM assets WHERE repo_id=$1 AND path=$2`, a.RepoID, a.Path).Scan(&oldSize)
+		switch {
+		case err == nil:
+			had = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if err := q.upsertAsset(ctx, a); err != nil {
+			return err
+		}
+		count := int64(1)
+		if had {
+			count = 0
+		}
+		return q.addUsage(ctx, a.RepoID, a.Size-oldSize, count)
+	})
+}
+
+func (q *queries) addUsage(ctx context.Context, repoID string, bytes, count int64) error {
+	if bytes == 0 && count == 0 {
+		return nil
+	}
+	_, err := q.exec(ctx, "usage", `UPDATE repositories SET used_bytes = used_bytes + $2, used_count = used_count + $3 WHERE id=$1`,
+		repoID, bytes, count)
+	return err
+}
+
+func (q *queries) upsertAsset(ctx context.Context, a *meta.Asset) error {
 	now := time.Now()
 	if a.ID == "" {
 		a.ID = NewID()
@@ -299,8 +343,15 @@ func (q *q) PutAsset(ctx context.Context, a *meta.Asset) error {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-func (q *q) DeleteAsset(ctx context.Context, repoID, path string) error {
-	return q.mustAffect(ctx, "artifact "+path, `DELETE FROM assets WHERE repo_id=$1 AND path=$2`, repoID, path)
+func (q *queries) DeleteAsset(ctx context.Context, repoID, path string) error {
+	return q.atomic(ctx, func(q *queries) error {
+		var size int64
+		err := q.w.QueryRowContext(ctx, `DELETE FROM assets WHERE repo_id=$1 AND path=$2 RETURNING size`, repoID, path).Scan(&size)
+		if err != nil {
+			return q.translate(err, "artifact "+path)
+		}
+		return q.addUsage(ctx, repoID, -size, -1)
+	})
 }
 
 // prefixEnd returns the smallest string greater than every string that
@@ -316,7 +367,7 @@ func prefixEnd(prefix string) string {
 	return "" // no upper bound
 }
 
-func (q *q) ListAssets(ctx context.Context, repoID string, aq meta.AssetQuery) ([]*meta.Asset, error) {
+func (q *queries) ListAssets(ctx context.Context, repoID string, aq meta.AssetQuery) ([]*meta.Asset, error) {
 	limit := aq.Limit
 	if limit <= 0 {
 		limit = 1000
@@ -339,7 +390,7 @@ func (q *q) ListAssets(ctx context.Context, repoID string, aq meta.AssetQuery) (
 	return collect(rows, scanAsset)
 }
 
-func (q *q) SearchAssets(ctx context.Context, s meta.AssetSearch) ([]*meta.Asset, error) {
+func (q *queries) SearchAssets(ctx context.Context, s meta.AssetSearch) ([]*meta.Asset, error) {
 	limit := s.Limit
 	if limit <= 0 {
 		limit = 100
@@ -376,24 +427,24 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func (q *q) TouchDownloaded(ctx context.Context, id string, at time.Time) error {
+func (q *queries) TouchDownloaded(ctx context.Context, id string, at time.Time) error {
 	_, err := q.exec(ctx, "artifact", `UPDATE assets SET last_downloaded_at=$2 WHERE id=$1`, id, nanos(at))
 	return err
 }
 
-func (q *q) MarkFetched(ctx context.Context, id string, at time.Time, etag, lastModified string) error {
+func (q *queries) MarkFetched(ctx context.Context, id string, at time.Time, etag, lastModified string) error {
 	return q.mustAffect(ctx, "artifact",
 		`UPDATE assets SET fetched_at=$2, upstream_etag=$3, upstream_last_modified=$4 WHERE id=$1`,
 		id, nanos(at), etag, lastModified)
 }
 
-func (q *q) SetDeprecation(ctx context.Context, repoID, path string, deprecated bool, message string) error {
+func (q *queries) SetDeprecation(ctx context.Context, repoID, path string, deprecated bool, message string) error {
 	return q.mustAffect(ctx, "artifact "+path,
 		`UPDATE assets SET deprecated=$3, deprecation_message=$4 WHERE repo_id=$1 AND path=$2`,
 		repoID, path, deprecated, message)
 }
 
-func (q *q) FillChecksums(ctx context.Context, blob, sha1, md5, sha512 string) error {
+func (q *queries) FillChecksums(ctx context.Context, blob, sha1, md5, sha512 string) error {
 	_, err := q.exec(ctx, "checksums of "+blob, `UPDATE assets SET
 		sha1 = CASE WHEN sha1 = '' THEN $2 ELSE sha1 END,
 		md5 = CASE WHEN md5 = '' THEN $3 ELSE md5 END,
@@ -402,8 +453,8 @@ func (q *q) FillChecksums(ctx context.Context, blob, sha1, md5, sha512 string) e
 	return err
 }
 
-func (q *q) RepoUsage(ctx context.Context) (map[string]meta.Usage, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT repo_id, COUNT(*), COALESCE(SUM(size),0) FROM assets GROUP BY repo_id`)
+func (q *queries) RepoUsage(ctx context.Context) (map[string]meta.Usage, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT id, used_count, used_bytes FROM repositories`)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +471,7 @@ func (q *q) RepoUsage(ctx context.Context) (map[string]meta.Usage, error) {
 	return out, rows.Err()
 }
 
-func (q *q) CountAssets(ctx context.Context, repoID string) (int64, error) {
+func (q *queries) CountAssets(ctx context.Context, repoID string) (int64, error) {
 	var n int64
 	err := q.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM assets WHERE repo_id=$1`, repoID).Scan(&n)
 	return n, err
@@ -428,49 +479,125 @@ func (q *q) CountAssets(ctx context.Context, repoID string) (int64, error) {
 
 // ---- blobs
 
-func (q *q) PutBlob(ctx context.Context, digest string, size int64) error {
-	_, err := q.exec(ctx, "blob "+digest,
-		`INSERT INTO blobs (digest, size, created_at) VALUES ($1,$2,$3) ON CONFLICT (digest) DO NOTHING`,
-		digest, size, nanos(time.Now()))
-	return err
-}
+const blobCols = `digest, size, created_at, state, last_ref`
 
-func (q *q) GetBlob(ctx context.Context, digest string) (*meta.Blob, error) {
+func scanBlob(s interface{ Scan(...any) error }) (*meta.Blob, error) {
 	var b meta.Blob
-	var c int64
-	err := q.r.QueryRowContext(ctx, `SELECT digest, size, created_at FROM blobs WHERE digest=$1`, digest).
-		Scan(&b.Digest, &b.Size, &c)
-	if err != nil {
-		return nil, q.translate(err, "blob "+digest)
+	var c, l int64
+	if err := s.Scan(&b.Digest, &b.Size, &c, &b.State, &l); err != nil {
+		return nil, err
 	}
-	b.CreatedAt = fromNanos(c)
+	b.CreatedAt, b.LastRef = fromNanos(c), fromNanos(l)
 	return &b, nil
 }
 
-func (q *q) DeleteBlob(ctx context.Context, digest string) error {
-	return q.mustAffect(ctx, "blob "+digest, `DELETE FROM blobs WHERE digest=$1`, digest)
+func (q *queries) PutBlob(ctx context.Context, digest string, size int64) error {
+	return q.atomic(ctx, func(q *queries) error {
+		now := nanos(time.Now())
+		var created int64
+		err := q.w.QueryRowContext(ctx, `INSERT INTO blobs (digest, size, created_at, state, last_ref) VALUES ($1,$2,$3,'live',$3)
+			ON CONFLICT (digest) DO UPDATE SET last_ref = excluded.last_ref WHERE blobs.state = 'live'
+			RETURNING created_at`, digest, size, now).Scan(&created)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The row exists but garbage collection is deleting its file.
+			return errs.New(errs.Unavailable, "blob %s is being garbage-collected", digest)
+		}
+		if err != nil {
+			return q.translate(err, "blob "+digest)
+		}
+		if created != now {
+			return nil // leased an existing blob
+		}
+		return q.addPhysical(ctx, size, 1)
+	})
 }
 
-func (q *q) ListBlobs(ctx context.Context, after string, limit int) ([]*meta.Blob, error) {
+func (q *queries) addPhysical(ctx context.Context, bytes, count int64) error {
+	if _, err := q.exec(ctx, "usage", `UPDATE counters SET value = value + $1 WHERE name='physical_bytes'`, bytes); err != nil {
+		return err
+	}
+	_, err := q.exec(ctx, "usage", `UPDATE counters SET value = value + $1 WHERE name='physical_count'`, count)
+	return err
+}
+
+func (q *queries) GetBlob(ctx context.Context, digest string) (*meta.Blob, error) {
+	b, err := scanBlob(q.r.QueryRowContext(ctx, `SELECT `+blobCols+` FROM blobs WHERE digest=$1`, digest))
+	if err != nil {
+		return nil, q.translate(err, "blob "+digest)
+	}
+	return b, nil
+}
+
+func (q *queries) DeleteBlob(ctx context.Context, digest string) error {
+	return q.atomic(ctx, func(q *queries) error {
+		var size int64
+		err := q.w.QueryRowContext(ctx, `DELETE FROM blobs WHERE digest=$1 RETURNING size`, digest).Scan(&size)
+		if err != nil {
+			return q.translate(err, "blob "+digest)
+		}
+		return q.addPhysical(ctx, -size, -1)
+	})
+}
+
+func (q *queries) ListBlobs(ctx context.Context, after string, limit int) ([]*meta.Blob, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	rows, err := q.r.QueryContext(ctx, fmt.Sprintf(
-		`SELECT digest, size, created_at FROM blobs WHERE digest > $1 ORDER BY digest LIMIT %d`, limit), after)
+		`SELECT `+blobCols+` FROM blobs WHERE digest > $1 ORDER BY digest LIMIT %d`, limit), after)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(s interface{ Scan(...any) error }) (*meta.Blob, error) {
-		var b meta.Blob
-		var c int64
-		err := s.Scan(&b.Digest, &b.Size, &c)
-		b.CreatedAt = fromNanos(c)
-		return &b, err
-	})
+	return collect(rows, scanBlob)
 }
 
-func (q *q) BlobUsage(ctx context.Context) (meta.Usage, error) {
+func (q *queries) MarkGarbage(ctx context.Context, cutoff time.Time, limit int) ([]*meta.Blob, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	// The conditions are checked twice: in the subquery that picks a batch
+	// and again on each row as it is updated (a writer may have leased or
+	// referenced it meanwhile).
+	rows, err := q.w.QueryContext(ctx, fmt.Sprintf(`UPDATE blobs SET state = 'deleting'
+		WHERE digest IN (SELECT b.digest FROM blobs b WHERE b.state = 'live' AND b.last_ref < $1
+			AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = b.digest) ORDER BY b.digest LIMIT %d)
+		AND state = 'live' AND last_ref < $1
+		AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = blobs.digest)
+		RETURNING `+blobCols, limit), nanos(cutoff))
+	if err != nil {
+		return nil, q.translate(err, "garbage")
+	}
+	return collect(rows, scanBlob)
+}
+
+func (q *queries) ListGarbage(ctx context.Context, cutoff time.Time, after string, limit int) ([]*meta.Blob, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	rows, err := q.r.QueryContext(ctx, fmt.Sprintf(`SELECT `+blobCols+` FROM blobs b WHERE b.state = 'live' AND b.last_ref < $1
+		AND b.digest > $2 AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = b.digest)
+		ORDER BY b.digest LIMIT %d`, limit), nanos(cutoff), after)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanBlob)
+}
+
+func (q *queries) ListDeleting(ctx context.Context, limit int) ([]*meta.Blob, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	rows, err := q.r.QueryContext(ctx, fmt.Sprintf(`SELECT `+blobCols+` FROM blobs WHERE state = 'deleting' ORDER BY digest LIMIT %d`, limit))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanBlob)
+}
+
+func (q *queries) BlobUsage(ctx context.Context) (meta.Usage, error) {
 	var u meta.Usage
-	err := q.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size),0) FROM blobs`).Scan(&u.Count, &u.Bytes)
+	err := q.r.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM counters WHERE name='physical_count'),
+		(SELECT value FROM counters WHERE name='physical_bytes')`).Scan(&u.Count, &u.Bytes)
 	return u, err
 }

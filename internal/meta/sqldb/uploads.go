@@ -21,7 +21,7 @@ func scanUpload(s interface{ Scan(...any) error }) (*meta.Upload, error) {
 	return &u, nil
 }
 
-func (q *q) CreateUpload(ctx context.Context, u *meta.Upload) error {
+func (q *queries) CreateUpload(ctx context.Context, u *meta.Upload) error {
 	if u.ID == "" {
 		u.ID = NewID()
 	}
@@ -32,22 +32,22 @@ func (q *q) CreateUpload(ctx context.Context, u *meta.Upload) error {
 	return err
 }
 
-func (q *q) GetUpload(ctx context.Context, id string) (*meta.Upload, error) {
+func (q *queries) GetUpload(ctx context.Context, id string) (*meta.Upload, error) {
 	u, err := scanUpload(q.r.QueryRowContext(ctx, `SELECT `+uploadCols+` FROM uploads WHERE id=$1`, id))
 	return u, q.translate(err, "upload "+id)
 }
 
-func (q *q) UpdateUpload(ctx context.Context, u *meta.Upload) error {
+func (q *queries) UpdateUpload(ctx context.Context, u *meta.Upload) error {
 	u.UpdatedAt = time.Now()
 	return q.mustAffect(ctx, "upload "+u.ID, `UPDATE uploads SET state=$2, size=$3, updated_at=$4 WHERE id=$1`,
 		u.ID, string(u.State), u.Size, nanos(u.UpdatedAt))
 }
 
-func (q *q) DeleteUpload(ctx context.Context, id string) error {
+func (q *queries) DeleteUpload(ctx context.Context, id string) error {
 	return q.mustAffect(ctx, "upload "+id, `DELETE FROM uploads WHERE id=$1`, id)
 }
 
-func (q *q) ListUploadsBefore(ctx context.Context, t time.Time, limit int) ([]*meta.Upload, error) {
+func (q *queries) ListUploadsBefore(ctx context.Context, t time.Time, limit int) ([]*meta.Upload, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -58,7 +58,7 @@ func (q *q) ListUploadsBefore(ctx context.Context, t time.Time, limit int) ([]*m
 	return collect(rows, scanUpload)
 }
 
-func (q *q) PutLinks(ctx context.Context, links []meta.Link) error {
+func (q *queries) PutLinks(ctx context.Context, links []meta.Link) error {
 	for _, l := range links {
 		if _, err := q.exec(ctx, "link", `INSERT INTO links (repo_id, name, source, target, kind) VALUES ($1,$2,$3,$4,$5)
 			ON CONFLICT (repo_id, name, source, target, kind) DO NOTHING`, l.RepoID, l.Name, l.Source, l.Target, l.Kind); err != nil {
@@ -74,7 +74,7 @@ func scanLink(s interface{ Scan(...any) error }) (meta.Link, error) {
 	return l, err
 }
 
-func (q *q) ListLinksFrom(ctx context.Context, repoID, name, source string) ([]meta.Link, error) {
+func (q *queries) ListLinksFrom(ctx context.Context, repoID, name, source string) ([]meta.Link, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT repo_id, name, source, target, kind FROM links
 		WHERE repo_id=$1 AND name=$2 AND source=$3 ORDER BY kind, target`, repoID, name, source)
 	if err != nil {
@@ -83,7 +83,7 @@ func (q *q) ListLinksFrom(ctx context.Context, repoID, name, source string) ([]m
 	return collect(rows, scanLink)
 }
 
-func (q *q) ListLinksTo(ctx context.Context, repoID, name, target, kind string) ([]meta.Link, error) {
+func (q *queries) ListLinksTo(ctx context.Context, repoID, name, target, kind string) ([]meta.Link, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT repo_id, name, source, target, kind FROM links
 		WHERE repo_id=$1 AND name=$2 AND target=$3 AND kind=$4 ORDER BY source`, repoID, name, target, kind)
 	if err != nil {
@@ -92,18 +92,18 @@ func (q *q) ListLinksTo(ctx context.Context, repoID, name, target, kind string) 
 	return collect(rows, scanLink)
 }
 
-func (q *q) DeleteLinksFrom(ctx context.Context, repoID, name, source string) error {
+func (q *queries) DeleteLinksFrom(ctx context.Context, repoID, name, source string) error {
 	_, err := q.exec(ctx, "links", `DELETE FROM links WHERE repo_id=$1 AND name=$2 AND source=$3`, repoID, name, source)
 	return err
 }
 
-func (q *q) GetSetting(ctx context.Context, key string) (string, error) {
+func (q *queries) GetSetting(ctx context.Context, key string) (string, error) {
 	var v string
 	err := q.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key=$1`, key).Scan(&v)
 	return v, q.translate(err, "setting "+key)
 }
 
-func (q *q) InitSetting(ctx context.Context, key, value string) (string, error) {
+func (q *queries) InitSetting(ctx context.Context, key, value string) (string, error) {
 	if _, err := q.exec(ctx, "setting "+key, `INSERT INTO settings (key, value) VALUES ($1,$2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
 		return "", err
 	}

@@ -22,7 +22,7 @@ func scanUser(s interface{ Scan(...any) error }) (*meta.User, error) {
 	return &u, nil
 }
 
-func (q *q) CreateUser(ctx context.Context, u *meta.User) error {
+func (q *queries) CreateUser(ctx context.Context, u *meta.User) error {
 	if u.ID == "" {
 		u.ID = NewID()
 	}
@@ -32,13 +32,13 @@ func (q *q) CreateUser(ctx context.Context, u *meta.User) error {
 	return err
 }
 
-func (q *q) UpdateUser(ctx context.Context, u *meta.User) error {
+func (q *queries) UpdateUser(ctx context.Context, u *meta.User) error {
 	return q.mustAffect(ctx, "user "+u.Name,
 		`UPDATE users SET email=$2, password_hash=$3, admin=$4, disabled=$5 WHERE name=$1`,
 		u.Name, u.Email, u.PasswordHash, u.Admin, u.Disabled)
 }
 
-func (q *q) withGroups(ctx context.Context, u *meta.User, err error) (*meta.User, error) {
+func (q *queries) withGroups(ctx context.Context, u *meta.User, err error) (*meta.User, error) {
 	if err != nil {
 		return nil, q.translate(err, "user")
 	}
@@ -57,7 +57,7 @@ func (q *q) withGroups(ctx context.Context, u *meta.User, err error) (*meta.User
 	return u, rows.Err()
 }
 
-func (q *q) GetUser(ctx context.Context, name string) (*meta.User, error) {
+func (q *queries) GetUser(ctx context.Context, name string) (*meta.User, error) {
 	u, err := scanUser(q.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name=$1`, name))
 	if err != nil {
 		return nil, q.translate(err, "user "+name)
@@ -65,12 +65,12 @@ func (q *q) GetUser(ctx context.Context, name string) (*meta.User, error) {
 	return q.withGroups(ctx, u, nil)
 }
 
-func (q *q) GetUserByID(ctx context.Context, id string) (*meta.User, error) {
+func (q *queries) GetUserByID(ctx context.Context, id string) (*meta.User, error) {
 	u, err := scanUser(q.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id=$1`, id))
 	return q.withGroups(ctx, u, err)
 }
 
-func (q *q) ListUsers(ctx context.Context) ([]*meta.User, error) {
+func (q *queries) ListUsers(ctx context.Context) ([]*meta.User, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func (q *q) ListUsers(ctx context.Context) ([]*meta.User, error) {
 	return users, nil
 }
 
-func (q *q) DeleteUser(ctx context.Context, name string) error {
+func (q *queries) DeleteUser(ctx context.Context, name string) error {
 	u, err := q.GetUser(ctx, name)
 	if err != nil {
 		return err
@@ -105,12 +105,12 @@ func (q *q) DeleteUser(ctx context.Context, name string) error {
 	return nil
 }
 
-func (q *q) CreateGroup(ctx context.Context, g *meta.Group) error {
+func (q *queries) CreateGroup(ctx context.Context, g *meta.Group) error {
 	_, err := q.exec(ctx, "group "+g.Name, `INSERT INTO groups (name, description) VALUES ($1,$2)`, g.Name, g.Description)
 	return err
 }
 
-func (q *q) GetGroup(ctx context.Context, name string) (*meta.Group, error) {
+func (q *queries) GetGroup(ctx context.Context, name string) (*meta.Group, error) {
 	var g meta.Group
 	err := q.r.QueryRowContext(ctx, `SELECT name, description FROM groups WHERE name=$1`, name).Scan(&g.Name, &g.Description)
 	if err != nil {
@@ -132,7 +132,7 @@ func (q *q) GetGroup(ctx context.Context, name string) (*meta.Group, error) {
 	return &g, rows.Err()
 }
 
-func (q *q) ListGroups(ctx context.Context) ([]*meta.Group, error) {
+func (q *queries) ListGroups(ctx context.Context) ([]*meta.Group, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT name FROM groups ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -155,14 +155,14 @@ func (q *q) ListGroups(ctx context.Context) ([]*meta.Group, error) {
 	return out, nil
 }
 
-func (q *q) DeleteGroup(ctx context.Context, name string) error {
+func (q *queries) DeleteGroup(ctx context.Context, name string) error {
 	if _, err := q.exec(ctx, "group "+name, `DELETE FROM group_members WHERE group_name=$1`, name); err != nil {
 		return err
 	}
 	return q.mustAffect(ctx, "group "+name, `DELETE FROM groups WHERE name=$1`, name)
 }
 
-func (q *q) AddGroupMember(ctx context.Context, group, user string) error {
+func (q *queries) AddGroupMember(ctx context.Context, group, user string) error {
 	u, err := q.GetUser(ctx, user)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func (q *q) AddGroupMember(ctx context.Context, group, user string) error {
 	return err
 }
 
-func (q *q) RemoveGroupMember(ctx context.Context, group, user string) error {
+func (q *queries) RemoveGroupMember(ctx context.Context, group, user string) error {
 	u, err := q.GetUser(ctx, user)
 	if err != nil {
 		return err
@@ -198,7 +198,7 @@ func scanToken(s interface{ Scan(...any) error }) (*meta.Token, error) {
 	return &t, nil
 }
 
-func (q *q) CreateToken(ctx context.Context, t *meta.Token) error {
+func (q *queries) CreateToken(ctx context.Context, t *meta.Token) error {
 	if t.ID == "" {
 		t.ID = NewID()
 	}
@@ -212,12 +212,12 @@ func (q *q) CreateToken(ctx context.Context, t *meta.Token) error {
 	return err
 }
 
-func (q *q) GetTokenByHash(ctx context.Context, hash string) (*meta.Token, error) {
+func (q *queries) GetTokenByHash(ctx context.Context, hash string) (*meta.Token, error) {
 	t, err := scanToken(q.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens t JOIN users u ON u.id=t.user_id WHERE t.hash=$1`, hash))
 	return t, q.translate(err, "token")
 }
 
-func (q *q) ListTokens(ctx context.Context, userID string) ([]*meta.Token, error) {
+func (q *queries) ListTokens(ctx context.Context, userID string) ([]*meta.Token, error) {
 	query := `SELECT ` + tokenCols + ` FROM tokens t JOIN users u ON u.id=t.user_id`
 	var args []any
 	if userID != "" {
@@ -231,18 +231,18 @@ func (q *q) ListTokens(ctx context.Context, userID string) ([]*meta.Token, error
 	return collect(rows, scanToken)
 }
 
-func (q *q) DeleteToken(ctx context.Context, id string) error {
+func (q *queries) DeleteToken(ctx context.Context, id string) error {
 	return q.mustAffect(ctx, "token "+id, `DELETE FROM tokens WHERE id=$1`, id)
 }
 
-func (q *q) TouchToken(ctx context.Context, id string, at time.Time) error {
+func (q *queries) TouchToken(ctx context.Context, id string, at time.Time) error {
 	_, err := q.exec(ctx, "token", `UPDATE tokens SET last_used_at=$2 WHERE id=$1`, id, nanos(at))
 	return err
 }
 
 // ---- permissions
 
-func (q *q) CreatePermission(ctx context.Context, p *meta.Permission) error {
+func (q *queries) CreatePermission(ctx context.Context, p *meta.Permission) error {
 	if p.ID == "" {
 		p.ID = NewID()
 	}
@@ -252,7 +252,7 @@ func (q *q) CreatePermission(ctx context.Context, p *meta.Permission) error {
 	return err
 }
 
-func (q *q) ListPermissions(ctx context.Context) ([]*meta.Permission, error) {
+func (q *queries) ListPermissions(ctx context.Context) ([]*meta.Permission, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT id, principal_type, principal, repos, actions, created_at FROM permissions ORDER BY id`)
 	if err != nil {
 		return nil, err
@@ -266,13 +266,13 @@ func (q *q) ListPermissions(ctx context.Context) ([]*meta.Permission, error) {
 	})
 }
 
-func (q *q) DeletePermission(ctx context.Context, id string) error {
+func (q *queries) DeletePermission(ctx context.Context, id string) error {
 	return q.mustAffect(ctx, "permission "+id, `DELETE FROM permissions WHERE id=$1`, id)
 }
 
 // ---- audit
 
-func (q *q) AddAudit(ctx context.Context, e *meta.AuditEvent) error {
+func (q *queries) AddAudit(ctx context.Context, e *meta.AuditEvent) error {
 	if e.ID == "" {
 		e.ID = NewID()
 	}
@@ -287,7 +287,7 @@ func (q *q) AddAudit(ctx context.Context, e *meta.AuditEvent) error {
 	return err
 }
 
-func (q *q) ListAudit(ctx context.Context, repo, before string, limit int) ([]*meta.AuditEvent, error) {
+func (q *queries) ListAudit(ctx context.Context, repo, before string, limit int) ([]*meta.AuditEvent, error) {
 	if limit <= 0 {
 		limit = 100
 	}
