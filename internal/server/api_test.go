@@ -205,7 +205,7 @@ func TestEveryRouteAnswers(t *testing.T) {
 		{"DELETE /api/v1/users/{name}", "DELETE", "/api/v1/users/admin", nil, 400, nil},
 		{"GET /api/v1/gc", "GET", "/api/v1/gc", nil, 404, nil},
 		{"POST /api/v1/gc", "POST", "/api/v1/gc", obj{"dry_run": true}, 200, all(eq(true, "dry_run"), eq(0.0, "blobs"))},
-		{"GET /api/v1/gc", "GET", "/api/v1/gc", nil, 404, nil}, // a dry run is not "the last collection"
+		{"GET /api/v1/gc", "GET", "/api/v1/gc", nil, 404, nil},                                           // a dry run is not "the last collection"
 		{"POST /api/v1/gc", "POST", "/api/v1/gc", nil, 200, all(eq(false, "dry_run"), eq(0.0, "blobs"))}, // within the grace period
 		{"GET /api/v1/gc", "GET", "/api/v1/gc", nil, 200, eq(false, "dry_run")},
 	}
