@@ -219,3 +219,5 @@ func Curl(t testing.TB, args ...string) (stdout, stderr string, code int) {
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
 
 func sha256Array(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func drain(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
