@@ -36,7 +36,7 @@ func addClientCommands(root *cobra.Command) {
 	cmds := []*cobra.Command{
 		g.loginCmd(), g.logoutCmd(), g.whoamiCmd(),
 		g.repoCmd(), g.userCmd(), g.groupCmd(), g.permissionCmd(), g.tokenCmd(),
-		g.pushCmd(), g.pullCmd(), g.lsCmd(), g.deprecateCmd(), g.searchCmd(), g.storageCmd(),
+		g.pushCmd(), g.pullCmd(), g.lsCmd(), g.deprecateCmd(), g.searchCmd(), g.storageCmd(), g.gcCmd(),
 	}
 	for _, c := range cmds {
 		g.addFlags(c.PersistentFlags())

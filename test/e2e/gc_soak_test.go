@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,4 +271,32 @@ func storage(t *testing.T, s *Server) int64 {
 	}
 	json.NewDecoder(resp.Body).Decode(&st)
 	return st.Physical.Bytes
+}
+
+func TestGCCommand(t *testing.T) {
+	s := StartServer(t, "gc: {grace: 1s, interval: 0s}\n"+ociConfig)
+	resp := s.Do("POST", "/v2/docker-dev-local/x/blobs/uploads/?digest=sha256:"+sha([]byte("garbage")), strings.NewReader("garbage"))
+	resp.Body.Close()
+	resp = s.Do("DELETE", "/v2/docker-dev-local/x/blobs/sha256:"+sha([]byte("garbage")), nil)
+	resp.Body.Close()
+	time.Sleep(1100 * time.Millisecond)
+	env := append(os.Environ(), "COFFER_SERVER="+s.URL, "COFFER_USER=admin", "COFFER_PASSWORD="+adminPassword)
+	run := func(args ...string) string {
+		cmd := exec.Command(cofferBin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("coffer %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("gc", "--dry-run"); !strings.Contains(out, "Would reclaim") || !strings.Contains(out, "in 1 blobs") {
+		t.Fatalf("coffer gc --dry-run:\n%s", out)
+	}
+	if out := run("gc"); !strings.Contains(out, "Reclaimed") || !strings.Contains(out, "in 1 blobs") {
+		t.Fatalf("coffer gc:\n%s", out)
+	}
+	if out := run("gc", "-o", "json"); !strings.Contains(out, `"blobs": 0`) {
+		t.Fatalf("second coffer gc:\n%s", out)
+	}
 }
