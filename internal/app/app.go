@@ -96,6 +96,20 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 		Logger:        log,
 		Transport:     opts.Transport,
 		ProxyObserver: a.Metrics.ObserveProxy,
+		Quotas: repo.Quotas{
+			Instance:    int64(cfg.Storage.Quota),
+			WarnPercent: cfg.Storage.QuotaWarning,
+			OnWarning: func(key string, used, quota int64) {
+				what := "repository " + key
+				if key == "" {
+					what = "the instance"
+				}
+				log.Warn("storage quota warning", "quota_of", what, "used_bytes", used, "quota_bytes", quota,
+					"used_percent", used*100/quota, "threshold_percent", cfg.Storage.QuotaWarning)
+				a.Store.AddAudit(context.Background(), &meta.AuditEvent{Actor: "coffer", Action: "quota_warning", Repo: key,
+					Detail: fmt.Sprintf(`{"used_bytes":%d,"quota_bytes":%d}`, used, quota)})
+			},
+		},
 	})
 	if err != nil {
 		store.Close()
@@ -128,13 +142,13 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 		a.Close()
 		return nil, err
 	}
-	a.Metrics.RegisterStorage(store, func() map[string]string {
-		out := map[string]string{}
+	a.Metrics.RegisterStorage(store, func() []metrics.RepoInfo {
+		var out []metrics.RepoInfo
 		for _, r := range a.Repos.List() {
-			out[r.ID] = r.Key
+			out = append(out, metrics.RepoInfo{ID: r.ID, Key: r.Key, Quota: r.Quota})
 		}
 		return out
-	})
+	}, int64(cfg.Storage.Quota))
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
 	a.Server.SetCollector(a.GC)
 	return a, nil

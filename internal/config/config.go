@@ -45,6 +45,11 @@ type Server struct {
 // Storage configures where metadata and blobs live.
 type Storage struct {
 	DataDir string `yaml:"data_dir" json:"data_dir"`
+	// Quota bounds the instance's physical storage (unique blobs); 0: none.
+	Quota ByteSize `yaml:"quota,omitempty" json:"quota,omitempty"`
+	// QuotaWarning is the percentage of a quota (instance or repository) at
+	// which a warning is logged, audited and exposed as a metric.
+	QuotaWarning int `yaml:"quota_warning,omitempty" json:"quota_warning,omitempty"`
 }
 
 // Log configures logging.
@@ -68,6 +73,9 @@ type Repository struct {
 	AnonymousRead bool  `yaml:"anonymous_read,omitempty" json:"anonymous_read,omitempty"`
 
 	MaxUploadSize ByteSize `yaml:"max_upload_size,omitempty" json:"max_upload_size,omitempty"`
+	// Quota bounds the repository's logical storage (the sum of its
+	// artifacts' sizes); 0: none.
+	Quota ByteSize `yaml:"quota,omitempty" json:"quota,omitempty"`
 
 	// remote
 	Upstream    *Upstream `yaml:"upstream,omitempty" json:"upstream,omitempty"`
@@ -97,7 +105,7 @@ func Defaults() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 			UploadTTL:       Duration(24 * time.Hour),
 		},
-		Storage: Storage{DataDir: "./coffer-data"},
+		Storage: Storage{DataDir: "./coffer-data", QuotaWarning: 70},
 		Log:     Log{Format: "text", Level: "info"},
 		GC:      GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
 	}

@@ -50,6 +50,12 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 	if cfg.Server.UploadTTL < Duration(time.Second) {
 		c.add("server.upload_ttl", []any{"server", "upload_ttl"}, "must be at least 1s")
 	}
+	if cfg.Storage.Quota < 0 {
+		c.add("storage.quota", []any{"storage", "quota"}, "must not be negative")
+	}
+	if cfg.Storage.QuotaWarning < 1 || cfg.Storage.QuotaWarning > 100 {
+		c.add("storage.quota_warning", []any{"storage", "quota_warning"}, "must be a percentage from 1 to 100")
+	}
 	if cfg.GC.Grace < Duration(time.Second) {
 		c.add("gc.grace", []any{"gc", "grace"}, "must be at least 1s (it protects uploads in flight)")
 	}
@@ -133,6 +139,9 @@ func validateRepos(c *collector, repos []Repository, opts Options, existing map[
 		}
 		if r.MaxUploadSize < 0 {
 			add("max_upload_size", "must not be negative")
+		}
+		if r.Quota < 0 {
+			add("quota", "must not be negative")
 		}
 		if r.MetadataTTL < 0 {
 			add("metadata_ttl", "must not be negative")

@@ -98,13 +98,20 @@ func (m *Metrics) ObserveProxy(repo, outcome string) {
 // RegisterStorage adds gauges of storage usage computed from the metadata
 // store at scrape time: logical bytes and assets per repository, physical
 // bytes and blobs for the instance.
-func (m *Metrics) RegisterStorage(store meta.Store, repoKeys func() map[string]string) {
-	m.Registry.MustRegister(&storageCollector{store: store, keys: repoKeys})
+func (m *Metrics) RegisterStorage(store meta.Store, repos func() []RepoInfo, instanceQuota int64) {
+	m.Registry.MustRegister(&storageCollector{store: store, repos: repos, quota: instanceQuota})
+}
+
+// RepoInfo is what the storage gauges need to know of a repository.
+type RepoInfo struct {
+	ID, Key string
+	Quota   int64 // 0: none
 }
 
 type storageCollector struct {
 	store meta.Store
-	keys  func() map[string]string // repo ID → key
+	repos func() []RepoInfo
+	quota int64
 }
 
 var (
@@ -112,6 +119,8 @@ var (
 	repoAssetsDesc = prometheus.NewDesc("coffer_repository_assets", "Assets stored in a repository.", []string{"repository"}, nil)
 	blobBytesDesc  = prometheus.NewDesc("coffer_blob_bytes", "Physical storage: bytes of unique blobs.", nil, nil)
 	blobCountDesc  = prometheus.NewDesc("coffer_blobs", "Unique blobs stored.", nil, nil)
+	quotaDesc      = prometheus.NewDesc("coffer_quota_bytes", "Storage quota (repository \"\" is the instance's physical quota).", []string{"repository"}, nil)
+	quotaUsedDesc  = prometheus.NewDesc("coffer_quota_used_ratio", "Share of the quota in use (alert at the warning threshold).", []string{"repository"}, nil)
 )
 
 func (c *storageCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -119,6 +128,8 @@ func (c *storageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- repoAssetsDesc
 	ch <- blobBytesDesc
 	ch <- blobCountDesc
+	ch <- quotaDesc
+	ch <- quotaUsedDesc
 }
 
 func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -128,13 +139,21 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	for id, key := range c.keys() {
-		u := usage[id]
-		ch <- prometheus.MustNewConstMetric(repoBytesDesc, prometheus.GaugeValue, float64(u.Bytes), key)
-		ch <- prometheus.MustNewConstMetric(repoAssetsDesc, prometheus.GaugeValue, float64(u.Count), key)
+	for _, r := range c.repos() {
+		u := usage[r.ID]
+		ch <- prometheus.MustNewConstMetric(repoBytesDesc, prometheus.GaugeValue, float64(u.Bytes), r.Key)
+		ch <- prometheus.MustNewConstMetric(repoAssetsDesc, prometheus.GaugeValue, float64(u.Count), r.Key)
+		if r.Quota > 0 {
+			ch <- prometheus.MustNewConstMetric(quotaDesc, prometheus.GaugeValue, float64(r.Quota), r.Key)
+			ch <- prometheus.MustNewConstMetric(quotaUsedDesc, prometheus.GaugeValue, float64(u.Bytes)/float64(r.Quota), r.Key)
+		}
 	}
 	if p, err := c.store.BlobUsage(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(blobBytesDesc, prometheus.GaugeValue, float64(p.Bytes))
 		ch <- prometheus.MustNewConstMetric(blobCountDesc, prometheus.GaugeValue, float64(p.Count))
+		if c.quota > 0 {
+			ch <- prometheus.MustNewConstMetric(quotaDesc, prometheus.GaugeValue, float64(c.quota), "")
+			ch <- prometheus.MustNewConstMetric(quotaUsedDesc, prometheus.GaugeValue, float64(p.Bytes)/float64(c.quota), "")
+		}
 	}
 }

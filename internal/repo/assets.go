@@ -89,6 +89,9 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 	if limit > 0 && o.Size > limit {
 		return nil, tooLarge(target, o.Size, limit)
 	}
+	if err := m.precheckQuota(ctx, target, o.Size); err != nil {
+		return nil, err
+	}
 	for alg, v := range o.Declared {
 		if v != "" && !alg.ValidHex(strings.ToLower(strings.TrimSpace(v))) {
 			return nil, errs.New(errs.Invalid, "declared %s checksum %q is not a %d-digit hex value", alg, v, alg.HexLen())
@@ -243,10 +246,33 @@ func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing,
 			}
 			a.ComponentID = comp.ID
 		}
+		var physBefore int64
+		if m.quotas.Instance > 0 {
+			p, err := tx.BlobUsage(ctx)
+			if err != nil {
+				return err
+			}
+			physBefore = p.Bytes
+		}
 		if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
 			return err
 		}
 		if err := tx.PutAsset(ctx, a); err != nil {
+			return err
+		}
+		added := a.Size
+		if cur != nil {
+			added -= cur.Size
+		}
+		newBlob := false
+		if m.quotas.Instance > 0 {
+			p, err := tx.BlobUsage(ctx)
+			if err != nil {
+				return err
+			}
+			newBlob = p.Bytes > physBefore
+		}
+		if err := m.checkQuota(ctx, tx, target, added, newBlob, a.Size); err != nil {
 			return err
 		}
 		if !created {
@@ -259,6 +285,9 @@ func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing,
 	}
 	if o.Component != nil {
 		m.Bump(target.ID, o.Component.Name)
+	}
+	if !unchanged {
+		m.warnQuota(ctx, target)
 	}
 	return &PutResult{Asset: &Asset{Asset: a, Repo: target}, Created: created, Unchanged: unchanged}, nil
 }

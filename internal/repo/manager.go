@@ -38,6 +38,8 @@ type Manager struct {
 	checksums   *filler
 	gens        generations
 	tokens      tokenCache
+	quotas      Quotas
+	quotaState  quotaState
 	uploadLocks sessionLocks
 	observer    func(repo, outcome string)
 	now         func() time.Time
@@ -53,6 +55,8 @@ type Options struct {
 	Transport http.RoundTripper
 	// ProxyObserver is told the outcome of every remote lookup (metrics).
 	ProxyObserver func(repo, outcome string)
+	// Quotas are the instance-wide limits.
+	Quotas Quotas
 }
 
 // NewManager loads the stored repositories.
@@ -69,6 +73,7 @@ func NewManager(ctx context.Context, store meta.Store, blobs blob.Store, opts Op
 		repos:    map[string]*Repository{},
 		now:      time.Now,
 		observer: opts.ProxyObserver,
+		quotas:   opts.Quotas,
 	}
 	m.client = newUpstreamClient(opts.Transport)
 	m.negative.entries = map[string]time.Time{}

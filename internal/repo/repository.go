@@ -65,6 +65,7 @@ type Repository struct {
 	Policy      Policy
 
 	MaxUploadSize int64 // 0: the server's limit
+	Quota         int64 // logical bytes; 0: none
 
 	Upstream    *Upstream
 	MetadataTTL time.Duration
@@ -117,6 +118,7 @@ func build(d config.Repository, row *meta.Repository) (*Repository, error) {
 		Tier:          Tier(d.Tier),
 		Description:   d.Description,
 		MaxUploadSize: int64(d.MaxUploadSize),
+		Quota:         int64(d.Quota),
 		Members:       d.Members,
 		DefaultDeploy: d.DefaultDeploy,
 		Declared:      d,

@@ -495,13 +495,14 @@ func (a *api) storage(w http.ResponseWriter, r *http.Request) error {
 		Key    string `json:"key"`
 		Assets int64  `json:"assets"`
 		Bytes  int64  `json:"bytes"`
+		Quota  int64  `json:"quota,omitempty"`
 	}
 	var logical int64
 	list := []repoUsage{}
 	for _, rp := range a.repos.List() {
 		u := usage[rp.ID]
 		logical += u.Bytes
-		list = append(list, repoUsage{rp.Key, u.Count, u.Bytes})
+		list = append(list, repoUsage{rp.Key, u.Count, u.Bytes, rp.Quota})
 	}
 	ratio := 1.0
 	if phys.Bytes > 0 {
@@ -510,7 +511,7 @@ func (a *api) storage(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"repositories":  list,
 		"logical_bytes": logical,
-		"physical":      map[string]int64{"blobs": phys.Count, "bytes": phys.Bytes},
+		"physical":      map[string]int64{"blobs": phys.Count, "bytes": phys.Bytes, "quota": a.repos.InstanceQuota()},
 		"dedupe_ratio":  ratio,
 	})
 }

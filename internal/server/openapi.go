@@ -110,7 +110,7 @@ func enum(vals ...string) map[string]any { return map[string]any{"type": "string
 func schemas() map[string]any {
 	decl := map[string]any{
 		"key": str, "format": str, "kind": enum("local", "remote", "virtual"), "tier": enum("dev", "staging", "release"),
-		"description": str, "overwrite": boolT, "delete": boolT, "anonymous_read": boolT,
+		"description": str, "overwrite": boolT, "delete": boolT, "anonymous_read": boolT, "quota": map[string]any{"description": "bytes, or a string like 10GiB"},
 		"max_upload_size": map[string]any{"description": "bytes, or a string like 512MiB"},
 		"upstream":        obj(map[string]any{"url": str, "username": str, "password_env": str, "password_file": str, "timeout": str}, "url"),
 		"metadata_ttl":    str, "negative_ttl": str, "members": strs, "default_deploy": str,
@@ -150,8 +150,8 @@ func schemas() map[string]any {
 		"TagList":           arr(obj(map[string]any{"name": str, "tag": str, "target": str, "updated_at": when})),
 		"Deprecation":       obj(map[string]any{"path": str, "message": str}, "path"),
 		"DeprecationResult": obj(map[string]any{"repo": str, "path": str, "deprecated": boolT, "message": str}),
-		"Storage": obj(map[string]any{"repositories": arr(obj(map[string]any{"key": str, "assets": intT, "bytes": intT})),
-			"logical_bytes": intT, "physical": obj(map[string]any{"blobs": intT, "bytes": intT}), "dedupe_ratio": map[string]any{"type": "number"}}),
+		"Storage": obj(map[string]any{"repositories": arr(obj(map[string]any{"key": str, "assets": intT, "bytes": intT, "quota": intT})),
+			"logical_bytes": intT, "physical": obj(map[string]any{"blobs": intT, "bytes": intT, "quota": intT}), "dedupe_ratio": map[string]any{"type": "number"}}),
 		"User":             user,
 		"UserList":         arr(ref("User")),
 		"UserCreate":       obj(map[string]any{"name": str, "password": str, "email": str, "admin": boolT, "groups": strs}, "name"),

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // ociEnv is a per-test client environment: each client keeps its
@@ -374,4 +375,11 @@ func TestOCIAbandonedUploadsExpire(t *testing.T) {
 func countFiles(dir string) int {
 	es, _ := os.ReadDir(dir)
 	return len(es)
+}
+
+func writeTarball(t *testing.T, img v1.Image, path string) {
+	t.Helper()
+	if err := tarball.WriteToFile(path, mustRef(t, "example.invalid/x:v1"), img); err != nil {
+		t.Fatal(err)
+	}
 }
