@@ -111,11 +111,15 @@ func (db *DB) InTx(ctx context.Context, fn func(tx meta.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(&queries{r: tx, w: tx, d: db.d}); err != nil {
+	ex := txExec{tx: tx, cache: db.caches[1]}
+	err = fn(&queries{r: ex, w: ex, d: db.d})
+	if err != nil {
 		tx.Rollback()
-		return err
+	} else {
+		err = db.queries.translate(tx.Commit(), "commit")
 	}
-	return db.queries.translate(tx.Commit(), "commit")
+	db.caches[1].prepareWanted(context.WithoutCancel(ctx))
+	return err
 }
 
 // NewID returns a new time-ordered identifier.
