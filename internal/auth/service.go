@@ -168,9 +168,10 @@ func (s *Service) Login(ctx context.Context, name, secret string) (*Principal, e
 		if err != nil {
 			return nil, err
 		}
-		// Clients send some user name with a token; if it names someone
-		// else, refuse rather than guess.
-		if name != "" && name != p.User.Name && name != "token" && name != "_token" {
+		// Clients send some user name with a token (twine and PyPI's
+		// convention is __token__); if it names someone else, refuse rather
+		// than guess.
+		if name != "" && name != p.User.Name && name != "token" && name != "_token" && name != "__token__" {
 			return nil, unauthenticated("the token does not belong to user %s", name)
 		}
 		return p, nil

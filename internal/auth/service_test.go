@@ -121,7 +121,7 @@ func TestTokensAreStoredHashed(t *testing.T) {
 		}
 	}
 	// And the secret authenticates, as Bearer or as a Basic password.
-	for _, h := range []string{"Bearer " + secret, basic("alice", secret), basic("token", secret), basic("", secret)} {
+	for _, h := range []string{"Bearer " + secret, basic("alice", secret), basic("token", secret), basic("__token__", secret), basic("", secret)} {
 		req, _ := http.NewRequest(http.MethodGet, "/", nil)
 		req.Header.Set("Authorization", h)
 		p, err := f.svc.Authenticate(t.Context(), req)

@@ -1,12 +1,14 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -58,6 +60,47 @@ type PutOptions struct {
 	// and Hashes computed over body are known then; use it with Hashes
 	// that need the whole content only if they were computed by the caller.
 	Resume blob.Writer
+	// Inspect, when set, reads the content of a new upload before any
+	// metadata refers to it, for formats that must look inside an upload to
+	// accept or describe it (a wheel's METADATA, a chart's Chart.yaml): before
+	// the blob's commit when the store can read back its writers
+	// (blob.Peeker, the fs driver), else right after it. An error refuses the
+	// upload: nothing is stored (with a store that cannot read back, the
+	// unreferenced blob is left to garbage collection). What it returns
+	// completes the asset. It is not called when identical content is
+	// already stored at the path.
+	Inspect func(ctx context.Context, c Content) (*Inspection, error)
+}
+
+// Content is an upload's bytes for PutOptions.Inspect. Reads are random
+// access (a zip's central directory is at its end); nothing is held in
+// memory.
+type Content struct {
+	io.ReaderAt
+	Size   int64
+	Digest digest.Digest
+	// Sums are the digests computed while the bytes streamed in (hex).
+	Sums checksum.Sums
+}
+
+// Inspection is what PutOptions.Inspect learnt from an upload.
+type Inspection struct {
+	// Component replaces PutOptions.Component when not nil.
+	Component *ComponentSpec
+	// Attributes replace PutOptions.Attributes when not nil.
+	Attributes []byte
+	// Derived are small files derived from the content (a wheel's core
+	// metadata served beside it), stored at their own paths in the same
+	// transaction and component as the upload, and replaced with it.
+	Derived []Derived
+}
+
+// Derived is a small file derived from an upload; see Inspection.
+type Derived struct {
+	Path        string
+	Content     []byte
+	ContentType string
+	Attributes  []byte
 }
 
 // ComponentSpec links an upload to its package version.
@@ -167,7 +210,15 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 			return nil, err
 		}
 	}
-	info, err := w.commit(ctx)
+	var (
+		info    blob.Info
+		derived []*meta.Asset
+	)
+	if o.Inspect != nil {
+		info, o, derived, err = m.inspect(ctx, target, w, o)
+	} else {
+		info, err = w.commit(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +235,7 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 		CreatedBy:   auth.PrincipalFrom(ctx).Name(),
 		Attributes:  o.Attributes,
 	}
-	res, err := m.commitAsset(ctx, target, existing, a, o, "deploy", true)
+	res, err := m.commitAsset(ctx, target, existing, a, derived, o, "deploy", true)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +252,9 @@ func (m *Manager) Put(ctx context.Context, r *Repository, path string, body io.R
 //
 // ownBytes says the caller made the blob durable itself (so it may wait out
 // a collection of an older copy); a Link has no bytes of its own and fails
-// instead when its blob is being collected.
-func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing, a *meta.Asset, o PutOptions, action string, ownBytes bool) (*PutResult, error) {
+// instead when its blob is being collected. derived are assets written with
+// a (Inspection.Derived), their blobs durable and leased.
+func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing, a *meta.Asset, derived []*meta.Asset, o PutOptions, action string, ownBytes bool) (*PutResult, error) {
 	created, unchanged := true, false
 	run := m.store.InTx
 	if ownBytes {
@@ -259,6 +311,15 @@ func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing,
 		}
 		if err := tx.PutAsset(ctx, a); err != nil {
 			return err
+		}
+		for _, d := range derived {
+			d.ComponentID, d.CreatedBy = a.ComponentID, a.CreatedBy
+			if err := tx.PutBlob(ctx, d.Blob, d.Size); err != nil {
+				return err
+			}
+			if err := tx.PutAsset(ctx, d); err != nil {
+				return err
+			}
 		}
 		added := a.Size
 		if cur != nil {
@@ -321,11 +382,106 @@ func (m *Manager) Link(ctx context.Context, r *Repository, path string, src *met
 	}
 	a := &meta.Asset{RepoID: target.ID, Path: path, Blob: src.Blob, Size: src.Size, ContentType: ct,
 		SHA1: src.SHA1, MD5: src.MD5, SHA512: src.SHA512, CreatedBy: auth.PrincipalFrom(ctx).Name(), Attributes: o.Attributes}
-	res, err := m.commitAsset(ctx, target, existing, a, o, "mount", false)
+	res, err := m.commitAsset(ctx, target, existing, a, nil, o, "mount", false)
 	if errs.KindOf(err) == errs.Unavailable {
 		return nil, errs.Wrap(errs.NotFound, err, "the content of %s is being garbage-collected", src.Path)
 	}
 	return res, err
+}
+
+// UploadLimit is the largest body Put accepts for r (0: no limit): its
+// max_upload_size, else the server's. Formats whose bodies wrap the file (a
+// multipart form) use it to refuse an oversized request before reading it.
+func (m *Manager) UploadLimit(r *Repository) int64 { return m.limitFor(r) }
+
+// inspect runs o.Inspect over the received content (read back before the
+// commit when the writer allows it), commits the blob, and stores the
+// derived files' bytes. It returns the blob, o completed with what the
+// inspection learnt, and the derived assets to write in the transaction.
+func (m *Manager) inspect(ctx context.Context, target *Repository, w *received, o PutOptions) (blob.Info, PutOptions, []*meta.Asset, error) {
+	var (
+		info      blob.Info
+		ra        io.ReaderAt
+		closeRead func() error
+		err       error
+	)
+	if pk, ok := w.Writer.(blob.Peeker); ok {
+		if rd, err := pk.Peek(); err == nil {
+			ra, closeRead = rd, rd.Close
+		}
+	}
+	if ra == nil {
+		if info, err = w.commit(ctx); err != nil {
+			return info, o, nil, err
+		}
+		f, err := m.blobs.Open(ctx, info.Digest)
+		if err != nil {
+			return info, o, nil, err
+		}
+		ra, closeRead = &seekReaderAt{rs: f}, f.Close
+		if fra, ok := f.(io.ReaderAt); ok {
+			ra = fra
+		}
+	}
+	ins, err := o.Inspect(ctx, Content{ReaderAt: ra, Size: w.Size(), Digest: w.Digest(), Sums: w.sums})
+	closeRead()
+	if err != nil {
+		return info, o, nil, err // not committed yet: Put's discard drops the bytes
+	}
+	if !w.done {
+		if info, err = w.commit(ctx); err != nil {
+			return info, o, nil, err
+		}
+	}
+	if ins == nil {
+		return info, o, nil, nil
+	}
+	if ins.Component != nil {
+		o.Component = ins.Component
+	}
+	if ins.Attributes != nil {
+		o.Attributes = ins.Attributes
+	}
+	var out []*meta.Asset
+	for _, d := range ins.Derived {
+		dw, err := m.receive(ctx, nil, bytes.NewReader(d.Content), generic)
+		if err != nil {
+			return info, o, nil, err
+		}
+		if _, err := m.blobs.Stat(ctx, dw.Digest()); err == nil {
+			// Already stored (identical metadata of another file): lease it.
+			if err := m.lease(ctx, dw.Digest(), dw.Size()); err != nil {
+				dw.discard(ctx)
+				return info, o, nil, err
+			}
+		}
+		di, err := dw.commit(ctx)
+		if err != nil {
+			return info, o, nil, err
+		}
+		out = append(out, &meta.Asset{RepoID: target.ID, Path: d.Path, Blob: di.Digest.String(), Size: di.Size,
+			ContentType: d.ContentType, SHA1: dw.sums[checksum.SHA1], MD5: dw.sums[checksum.MD5], Attributes: d.Attributes})
+	}
+	return info, o, out, nil
+}
+
+// seekReaderAt gives random access over a blob reader that is only a seeker.
+type seekReaderAt struct {
+	mu sync.Mutex
+	rs io.ReadSeeker
+}
+
+func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.rs.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(s.rs, p)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // copyBuffer is the chunk size bodies stream in: large enough that a big
@@ -503,6 +659,9 @@ func (m *Manager) Delete(ctx context.Context, r *Repository, path string) (int, 
 		}
 		return m.audit(ctx, tx, "delete", r.Key, prefix, map[string]any{"count": n})
 	})
+	if err == nil {
+		m.bumpRepo(r.ID)
+	}
 	if err == nil && r.Kind == Remote {
 		m.negative.forget(r, path)
 	}
@@ -518,7 +677,7 @@ func (m *Manager) Deprecate(ctx context.Context, r *Repository, path string, dep
 	if err := m.authorize(ctx, auth.Write, r.Key); err != nil {
 		return err
 	}
-	return m.store.InTx(ctx, func(tx meta.Tx) error {
+	err := m.store.InTx(ctx, func(tx meta.Tx) error {
 		if err := tx.SetDeprecation(ctx, r.ID, path, deprecated, message); err != nil {
 			return notFoundIn(err, r, path)
 		}
@@ -528,6 +687,10 @@ func (m *Manager) Deprecate(ctx context.Context, r *Repository, path string, dep
 		}
 		return m.audit(ctx, tx, action, r.Key, path, map[string]any{"message": message})
 	})
+	if err == nil {
+		m.bumpRepo(r.ID)
+	}
+	return err
 }
 
 // Entry is one child of a folder listing.

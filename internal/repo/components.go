@@ -15,10 +15,13 @@ import (
 
 // generations counts changes per (repository, package name), so that a
 // format can cache what it generates from the database (an npm packument, a
-// PyPI project page, maven-metadata.xml) and know when it went stale.
+// PyPI project page, maven-metadata.xml) and know when it went stale. A
+// change the manager cannot attribute to a name (an asset deleted or
+// deprecated by path) counts for every name of its repository.
 type generations struct {
-	mu sync.Mutex
-	m  map[string]uint64
+	mu   sync.Mutex
+	m    map[string]uint64
+	repo map[string]uint64
 }
 
 func genKey(repoID, name string) string { return repoID + "\x00" + name }
@@ -28,7 +31,8 @@ func genKey(repoID, name string) string { return repoID + "\x00" + name }
 func (m *Manager) Generation(repoID, name string) uint64 {
 	m.gens.mu.Lock()
 	defer m.gens.mu.Unlock()
-	return m.gens.m[genKey(repoID, name)]
+	// Both counters only grow, so their sum changes whenever either does.
+	return m.gens.m[genKey(repoID, name)] + m.gens.repo[repoID]
 }
 
 // Bump records a change to a package name (formats call it after metadata
@@ -40,6 +44,16 @@ func (m *Manager) Bump(repoID, name string) {
 		m.gens.m = map[string]uint64{}
 	}
 	m.gens.m[genKey(repoID, name)]++
+}
+
+// bumpRepo records a change that may touch any name of a repository.
+func (m *Manager) bumpRepo(repoID string) {
+	m.gens.mu.Lock()
+	defer m.gens.mu.Unlock()
+	if m.gens.repo == nil {
+		m.gens.repo = map[string]uint64{}
+	}
+	m.gens.repo[repoID]++
 }
 
 // Mutate runs fn in one transaction on behalf of the caller in ctx, for

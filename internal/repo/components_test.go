@@ -3,6 +3,8 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,5 +112,106 @@ func TestComponentsThroughTheManager(t *testing.T) {
 	}
 	if err := m.DeleteRepo(ctx, "dev"); err != nil {
 		t.Fatalf("deleting a repository left with a tag only: %v", err)
+	}
+}
+
+// Inspect reads an upload once it is durable and before anything refers to
+// it: it can refuse it (nothing visible is stored), describe it (component,
+// attributes) and store small derived files beside it in one transaction.
+func TestPutInspect(t *testing.T) {
+	e := apptest.New(t, `repositories:
+  - {key: dev, format: raw, kind: local, tier: dev}
+`)
+	m := e.App.Repos
+	ctx := adminCtx(t, e)
+	dev, _ := m.Repo("dev")
+
+	inspect := func(ctx context.Context, c repo.Content) (*repo.Inspection, error) {
+		// Random access: the last 4 bytes name the version.
+		tail := make([]byte, 4)
+		if _, err := c.ReadAt(tail, c.Size-4); err != nil {
+			return nil, err
+		}
+		if string(tail) == "evil" {
+			return nil, errs.New(errs.Invalid, "content refused by inspection")
+		}
+		if c.Sums["sha256"] != c.Digest.Encoded() {
+			t.Errorf("Content sums %v, digest %s", c.Sums, c.Digest)
+		}
+		return &repo.Inspection{
+			Component:  &repo.ComponentSpec{Name: "pkg", Version: string(tail), Attributes: []byte(`{"seen":true}`)},
+			Attributes: []byte(`{"size":` + strconv.FormatInt(c.Size, 10) + `}`),
+			Derived:    []repo.Derived{{Path: "pkg/" + string(tail) + ".meta", Content: []byte("meta of " + string(tail)), ContentType: "text/plain"}},
+		}, nil
+	}
+	g0 := m.Generation(dev.ID, "pkg")
+	res, err := m.Put(ctx, dev, "pkg/file-v1.0", strings.NewReader("body v1.0"), repo.PutOptions{Size: -1, Inspect: inspect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Asset.Attributes) != `{"size":9}` || res.Asset.ComponentID == "" {
+		t.Fatalf("asset: %+v", res.Asset.Asset)
+	}
+	if m.Generation(dev.ID, "pkg") == g0 {
+		t.Fatal("generation of the inspected component not bumped")
+	}
+	comp, err := e.App.Store.GetComponent(ctx, dev.ID, "pkg", "v1.0")
+	if err != nil || string(comp.Attributes) != `{"seen":true}` {
+		t.Fatalf("component: %+v %v", comp, err)
+	}
+	as, err := e.App.Store.ListComponentAssets(ctx, comp.ID)
+	if err != nil || len(as) != 2 || as[0].Path != "pkg/file-v1.0" || as[1].Path != "pkg/v1.0.meta" || as[1].ContentType != "text/plain" {
+		t.Fatalf("component assets: %v %v", as, err)
+	}
+	if resp, body := e.Admin().Do(http.MethodGet, "/repository/dev/pkg/v1.0.meta", nil); resp.StatusCode != 200 || body != "meta of v1.0" {
+		t.Fatalf("derived file: %d %q", resp.StatusCode, body)
+	}
+
+	// Refused by the inspection: nothing visible stored.
+	_, err = m.Put(ctx, dev, "pkg/file-evil", strings.NewReader("body evil"), repo.PutOptions{Size: -1, Inspect: inspect})
+	if !errors.Is(err, errs.Invalid) {
+		t.Fatalf("refused inspection: %v", err)
+	}
+	if _, err := e.App.Store.GetAsset(ctx, dev.ID, "pkg/file-evil"); !errors.Is(err, errs.NotFound) {
+		t.Fatalf("a refused upload left an asset: %v", err)
+	}
+	// Identical content at the same path: unchanged, not inspected again.
+	res, err = m.Put(ctx, dev, "pkg/file-v1.0", strings.NewReader("body v1.0"), repo.PutOptions{Size: -1,
+		Inspect: func(context.Context, repo.Content) (*repo.Inspection, error) {
+			t.Error("identical content inspected again")
+			return nil, nil
+		}})
+	if err != nil || !res.Unchanged {
+		t.Fatalf("identical re-upload: %+v %v", res, err)
+	}
+}
+
+// A delete or deprecation by path changes the generation of every name in
+// the repository: the manager cannot tell which package the path belonged
+// to, and cached pages must not outlive the change.
+func TestGenerationsFollowDeletesAndDeprecations(t *testing.T) {
+	e := apptest.New(t, `repositories:
+  - {key: dev, format: raw, kind: local, tier: dev}
+`)
+	m := e.App.Repos
+	ctx := adminCtx(t, e)
+	dev, _ := m.Repo("dev")
+	if _, err := m.Put(ctx, dev, "a/1", strings.NewReader("x"), repo.PutOptions{Size: 1,
+		Component: &repo.ComponentSpec{Name: "a", Version: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	g := m.Generation(dev.ID, "a")
+	if err := m.Deprecate(ctx, dev, "a/1", true, "old"); err != nil {
+		t.Fatal(err)
+	}
+	if g2 := m.Generation(dev.ID, "a"); g2 <= g {
+		t.Fatalf("deprecation did not change the generation (%d → %d)", g, g2)
+	}
+	g = m.Generation(dev.ID, "a")
+	if _, err := m.Delete(ctx, dev, "a/1"); err != nil {
+		t.Fatal(err)
+	}
+	if g2 := m.Generation(dev.ID, "a"); g2 <= g {
+		t.Fatalf("delete did not change the generation (%d → %d)", g, g2)
 	}
 }

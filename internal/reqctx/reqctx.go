@@ -16,6 +16,9 @@ type Info struct {
 	Repo   string
 	Format string
 	User   string
+	// Status is set by a handler that answers on a hijacked connection
+	// (to send a reason phrase of its own), for the request log and metrics.
+	Status int
 }
 
 type infoKey struct{}

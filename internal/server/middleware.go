@@ -108,6 +108,9 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			}
 			status := rec.status
 			if status == 0 {
+				status = info.Status // answered on a hijacked connection
+			}
+			if status == 0 {
 				status = http.StatusOK
 			}
 			d := time.Since(start)
