@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/format/oci"
+	"github.com/cofferhq/coffer/internal/format/pypi"
 	"github.com/cofferhq/coffer/internal/format/raw"
 )
 
@@ -11,6 +12,7 @@ func Formats() []format.Format {
 	return []format.Format{
 		raw.New(),
 		oci.New(),
+		pypi.New(),
 	}
 }
 
