@@ -23,8 +23,11 @@ import (
 const (
 	maxArchiveEntries = 100_000
 	maxZipDirectory   = 32 << 20 // bytes of a zip's central directory
-	maxSdistExpanded  = 1 << 30  // bytes a tarball may expand to
 )
+
+// maxSdistExpanded is how many bytes a tarball may expand to (a variable
+// for tests).
+var maxSdistExpanded int64 = 1 << 30
 
 // archiveMetadata is the core metadata found in a distribution.
 type archiveMetadata struct {
@@ -228,7 +231,7 @@ func tarMetadata(r io.Reader) ([]byte, string, error) {
 		}
 		if err != nil {
 			if errors.Is(err, errBomb) {
-				return nil, "", errs.New(errs.Invalid, "sdist expands to more than %d bytes; refused", int64(maxSdistExpanded))
+				return nil, "", errs.New(errs.Invalid, "sdist expands to more than %d bytes; refused", maxSdistExpanded)
 			}
 			return nil, "", errs.Wrap(errs.Invalid, err, "not a valid .tar.gz: %v", err)
 		}

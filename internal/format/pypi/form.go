@@ -50,7 +50,8 @@ func boundary(contentType string) (string, error) {
 // malformed if it ends before a file, repeats the file, or is not
 // multipart; fields are bounded in number and size.
 func readForm(body io.Reader, bnd string) (*uploadForm, error) {
-	f := &uploadForm{fields: map[string][]string{}, mr: multipart.NewReader(body, bnd)}
+	tb := &trackedBody{r: body}
+	f := &uploadForm{fields: map[string][]string{}, mr: multipart.NewReader(tb, bnd)}
 	budget := int64(maxFormFieldData)
 	for n := 0; ; n++ {
 		if n >= maxFormFields {
@@ -72,7 +73,7 @@ func readForm(body io.Reader, bnd string) (*uploadForm, error) {
 			if fn == "" {
 				return nil, errs.New(errs.Invalid, "malformed upload form: the \"content\" part has no file name")
 			}
-			f.File, f.Filename = p, fn
+			f.File, f.Filename = &filePart{r: p, body: tb}, fn
 			return f, nil
 		}
 		limit := budget
@@ -126,4 +127,33 @@ func malformed(err error) error {
 		msg = "the body ended before the closing boundary"
 	}
 	return errs.Wrap(errs.Invalid, err, "malformed upload form: %s; nothing was stored", msg)
+}
+
+// trackedBody remembers whether the request body ended cleanly.
+type trackedBody struct {
+	r   io.Reader
+	eof bool
+}
+
+func (t *trackedBody) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err == io.EOF {
+		t.eof = true
+	}
+	return n, err
+}
+
+// filePart is the file's part: a part that ends without its boundary in a
+// body that arrived whole is a malformed form, not an interrupted upload.
+type filePart struct {
+	r    io.Reader
+	body *trackedBody
+}
+
+func (f *filePart) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF && f.body.eof {
+		err = errs.Wrap(errs.Invalid, err, "malformed upload form: the body ended before the file's closing boundary; nothing was stored")
+	}
+	return n, err
 }

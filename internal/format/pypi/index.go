@@ -335,8 +335,16 @@ func projectJSON(p *project) []byte {
 		}
 		out.Files = append(out.Files, jf)
 	}
-	b, _ := json.Marshal(out)
-	return b
+	return marshal(out)
+}
+
+// marshal encodes JSON without escaping <, > and & (">=3.8" stays readable).
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // uploadTime is PEP 700's format: ISO 8601 in UTC with microseconds and Z.
@@ -364,8 +372,7 @@ func rootJSON(names []string) []byte {
 	for _, n := range names {
 		out.Projects = append(out.Projects, pr{n})
 	}
-	b, _ := json.Marshal(out)
-	return b
+	return marshal(out)
 }
 
 // servePage answers with the representation the client asked for.

@@ -100,6 +100,9 @@ func (h *handler) remotePage(ctx context.Context, rp *repo.Repository, name stri
 		if !validSHA256(f.SHA256) {
 			f.SHA256 = ""
 		}
+		if len(f.MD5) != 32 || !isHex(f.MD5) {
+			f.MD5 = ""
+		}
 		if !validSHA256(f.MetadataSHA256) {
 			f.MetadataSHA256 = ""
 		}
@@ -266,3 +269,13 @@ func (h *handler) root(ctx context.Context, rp *repo.Repository) (*rendered, err
 }
 
 func digestOf(a *repo.Asset) digest.Digest { return digest.Digest(a.Blob) }
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -89,7 +89,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, t *format.Targe
 		return err
 	}
 	if nv, ok := parseVersion(d.Version); !ok || nv.String() != v.String() {
-		return errs.New(errs.Invalid, "file name %s says version %s, the form says %s", d.Filename, d.Version, ver)
+		return errs.New(errs.Invalid, "file name %s says version %s, which contradicts the version field %s (from the file's core metadata)", d.Filename, d.Version, ver)
 	}
 	if ft := form.Get("filetype"); ft != "" && ft != d.Kind {
 		return errs.New(errs.Invalid, "filetype %q does not match %s (a %s)", clip(ft, 20), d.Filename, d.Kind)
