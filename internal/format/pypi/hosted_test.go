@@ -1,7 +1,9 @@
 package pypi_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,7 +40,7 @@ func TestUploadAndIndex(t *testing.T) {
 	// Project page, HTML: hashes, requires-python, core metadata.
 	resp, body = get(t, e, "/repository/py-dev/simple/my-pkg/", "text/html")
 	wantHref := `<a href="../../packages/my-pkg/1.0.0/` + whlName + `#sha256=` + hexSHA256(whl) + `" data-requires-python="&gt;=3.8" data-core-metadata="sha256=` + hexSHA256([]byte(meta)) + `" data-dist-info-metadata="sha256=` + hexSHA256([]byte(meta)) + `">` + whlName + `</a>`
-	if resp.StatusCode != 200 || !strings.Contains(body, wantHref) || resp.Header.Get("Vary") != "Accept" {
+	if resp.StatusCode != 200 || !strings.Contains(body, wantHref) || resp.Header.Get("Vary") != "Accept, Accept-Encoding" {
 		t.Fatalf("project HTML lacks\n%s\n%s", wantHref, body)
 	}
 	if !strings.Contains(body, `<a href="../../packages/my-pkg/1.0.0/`+sdName+`#sha256=`+hexSHA256(sd)+`" data-requires-python="&gt;=3.8">`) {
@@ -97,6 +99,15 @@ func TestUploadAndIndex(t *testing.T) {
 	}
 	if resp, body := get(t, e, "/repository/py-dev/simple/my-pkg/", "application/json"); resp.StatusCode != http.StatusNotAcceptable {
 		t.Errorf("Accept: application/json: %d %s", resp.StatusCode, body)
+	}
+	// Compressed for clients that ask (pip does).
+	resp, gz := e.Admin().Do(http.MethodGet, "/repository/py-dev/simple/my-pkg/", nil, "Accept", "text/html", "Accept-Encoding", "gzip")
+	zr, err := gzip.NewReader(strings.NewReader(gz))
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip page: %v %q", err, resp.Header.Get("Content-Encoding"))
+	}
+	if plain, _ := io.ReadAll(zr); !strings.Contains(string(plain), wantHref) {
+		t.Fatalf("gzip page content:\n%s", plain)
 	}
 	// Conditional GET.
 	resp, _ = get(t, e, "/repository/py-dev/simple/my-pkg/", typeJSON)

@@ -2,6 +2,7 @@ package pypi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -151,26 +152,37 @@ func (p *project) merge(other *project) {
 // rendered is a generated page in both representations, with the key it
 // was generated for.
 type rendered struct {
-	key       string
-	proj      *project
-	once      sync.Once
-	html, js  []byte
-	htmlTag   string
-	jsonTag   string
+	key      string
+	proj     *project
+	once     sync.Once
+	html, js []byte
+	htmlTag  string
+	jsonTag  string
+	// gzipped variants, made on first demand
+	gzOnce    sync.Once
+	htmlGz    []byte
+	jsGz      []byte
 	names     []string // root pages
 	modified  time.Time
 	renderErr error
 }
 
 // pageCache holds generated pages by (repository, project); an entry is
-// valid while its key (generations, upstream digests) is unchanged.
+// valid while its key (generations, upstream digests) is unchanged. It is
+// bounded by entries and by bytes.
 type pageCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]*rendered
+	mu       sync.Mutex
+	max      int
+	maxBytes int
+	bytes    int
+	m        map[string]*rendered
 }
 
-func newPageCache(max int) *pageCache { return &pageCache{max: max, m: map[string]*rendered{}} }
+const pageCacheBytes = 256 << 20
+
+func newPageCache(max int) *pageCache {
+	return &pageCache{max: max, maxBytes: pageCacheBytes, m: map[string]*rendered{}}
+}
 
 func (c *pageCache) get(id, key string) *rendered {
 	c.mu.Lock()
@@ -181,20 +193,28 @@ func (c *pageCache) get(id, key string) *rendered {
 	return nil
 }
 
+// put renders e (outside the lock) and keeps it.
 func (c *pageCache) put(id string, e *rendered) {
+	e.render()
+	size := len(e.html) + len(e.js)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		// Bounded: drop an arbitrary tenth (map order is random).
-		n := c.max / 10
-		for k := range c.m {
-			if n--; n < 0 {
-				break
-			}
-			delete(c.m, k)
+	if old := c.m[id]; old != nil {
+		c.bytes -= len(old.html) + len(old.js)
+		delete(c.m, id)
+	}
+	for k, o := range c.m { // map order is random: arbitrary victims
+		if len(c.m) < c.max && c.bytes+size <= c.maxBytes {
+			break
 		}
+		c.bytes -= len(o.html) + len(o.js)
+		delete(c.m, k)
+	}
+	if size > c.maxBytes {
+		return // served once, not kept
 	}
 	c.m[id] = e
+	c.bytes += size
 }
 
 // render builds both representations once.
@@ -375,12 +395,45 @@ func rootJSON(names []string) []byte {
 	return marshal(out)
 }
 
+// gzipped returns the compressed variants (pages compress ~6:1; pip
+// asks for gzip).
+func (e *rendered) gzipped() (html, js []byte) {
+	e.gzOnce.Do(func() {
+		e.htmlGz, e.jsGz = gzipBytes(e.html), gzipBytes(e.js)
+	})
+	return e.htmlGz, e.jsGz
+}
+
+func gzipBytes(b []byte) []byte {
+	var out bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+// acceptsGzip reports whether Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			k, v, _ := strings.Cut(strings.TrimSpace(params), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return err == nil && q > 0
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // servePage answers with the representation the client asked for.
 func servePage(w http.ResponseWriter, r *http.Request, e *rendered) error {
 	e.render()
 	ct := negotiate(r.Header.Get("Accept"), r.URL.Query().Get("format"))
 	h := w.Header()
-	h.Set("Vary", "Accept")
+	h.Set("Vary", "Accept, Accept-Encoding")
 	var body []byte
 	switch ct {
 	case "":
@@ -403,6 +456,16 @@ func servePage(w http.ResponseWriter, r *http.Request, e *rendered) error {
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "max-age=0, must-revalidate")
+	if len(body) > 512 && acceptsGzip(r) {
+		gh, gj := e.gzipped()
+		if ct == typeJSON {
+			body = gj
+		} else {
+			body = gh
+		}
+		h.Set("Content-Encoding", "gzip")
+		h.Set("ETag", strings.TrimSuffix(h.Get("ETag"), `"`)+`-gz"`)
+	}
 	http.ServeContent(w, r, "", e.modified, bytes.NewReader(body))
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cofferhq/coffer/internal/auth"
 	"github.com/cofferhq/coffer/internal/checksum"
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/format"
@@ -51,6 +52,10 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, t *format.Targe
 	}
 	target, err := h.d.Repos.DeployTarget(t.Repo)
 	if err != nil {
+		return err
+	}
+	// Before reading a byte of the form (Put authorizes again).
+	if err := h.d.Repos.Authorize(ctx, auth.Write, target.Key); err != nil {
 		return err
 	}
 	if limit := h.d.Repos.UploadLimit(target); limit > 0 && r.ContentLength > limit+maxFormFieldData {
