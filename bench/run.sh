@@ -6,3 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || true
 go run ./bench/raw "$@"
+# PyPI: needs Debian's python3-venv (pip) besides wrk.
+go run ./bench/pypi

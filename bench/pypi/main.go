@@ -103,6 +103,7 @@ func main() {
 	page := base + "simple/bench-big/"
 	htmlRPS := wrk(page, *conc, *dur, "Accept: text/html")
 	jsonRPS := wrk(page, *conc, *dur, "Accept: application/vnd.pypi.simple.v1+json")
+	gzipRPS := wrk(page, *conc, *dur, "Accept: application/vnd.pypi.simple.v1+json", "Accept-Encoding: gzip")
 	staticPageRPS := wrk(staticURL+"/simple/bench-big/", *conc, *dur, "")
 	smallRPS := wrk(base+small.path(), *conc, *dur, "")
 	staticSmallRPS := wrk(staticURL+"/"+small.path(), *conc, *dur, "")
@@ -120,6 +121,7 @@ func main() {
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| simple page of a 500-file project, HTML (%d connections, %s, wrk) | %.0f req/s | %.0f req/s | %.1f× |\n", *conc, *dur, htmlRPS, staticPageRPS, htmlRPS/staticPageRPS)
 	fmt.Printf("| same page, PEP 691 JSON | %.0f req/s | (no JSON) | %.1f× the static HTML |\n", jsonRPS, jsonRPS/staticPageRPS)
+	fmt.Printf("| same page, JSON gzipped (what pip asks for) | %.0f req/s | (no gzip) | %.1f× the static HTML |\n", gzipRPS, gzipRPS/staticPageRPS)
 	fmt.Printf("| file GET, %s wheel | %.0f req/s | %.0f req/s | %.1f× |\n", human(small.size()), smallRPS, staticSmallRPS, smallRPS/staticSmallRPS)
 	fmt.Printf("| file GET, %s wheel (curl, median of 3) | %.0f MB/s | %.0f MB/s | %.1f× |\n", human(big.size()), bigMBs, staticBigMBs, bigMBs/staticBigMBs)
 	fmt.Printf("| pip install of 20 packages, cold cache (pip %s, median of %d) | %.2f s | %.2f s | %.2f× the time |\n", pipVersion(pip), *runs, pipSecs, staticPipSecs, pipSecs/staticPipSecs)
@@ -260,11 +262,14 @@ func startStatic(root string) *exec.Cmd {
 	panic("python3 -m http.server did not start")
 }
 
-func wrk(url string, conc int, d time.Duration, header string) float64 {
+func wrk(url string, conc int, d time.Duration, headers ...string) float64 {
 	args := []string{"-t2", fmt.Sprintf("-c%d", conc), fmt.Sprintf("-d%ds", int(d.Seconds()))}
-	if header != "" {
-		args = append(args, "-H", header)
+	for _, h := range headers {
+		if h != "" {
+			args = append(args, "-H", h)
+		}
 	}
+	header := strings.Join(headers, "; ")
 	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
 	check(err)
 	if strings.Contains(string(out), "Non-2xx") {

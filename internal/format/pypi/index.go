@@ -163,7 +163,6 @@ type rendered struct {
 	htmlGz    []byte
 	jsGz      []byte
 	names     []string // root pages
-	modified  time.Time
 	renderErr error
 }
 
@@ -223,11 +222,6 @@ func (e *rendered) render() {
 		if e.proj != nil {
 			e.html = projectHTML(e.proj)
 			e.js = projectJSON(e.proj)
-			for _, f := range e.proj.Files {
-				if f.UploadTime.After(e.modified) {
-					e.modified = f.UploadTime
-				}
-			}
 		} else {
 			e.html = rootHTML(e.names)
 			e.js = rootJSON(e.names)
@@ -466,8 +460,40 @@ func servePage(w http.ResponseWriter, r *http.Request, e *rendered) error {
 		h.Set("Content-Encoding", "gzip")
 		h.Set("ETag", strings.TrimSuffix(h.Get("ETag"), `"`)+`-gz"`)
 	}
-	http.ServeContent(w, r, "", e.modified, bytes.NewReader(body))
+	writeBody(w, r, body)
 	return nil
+}
+
+// writeBody answers with an in-memory body whose ETag is set, or 304 when
+// the client has it (If-None-Match). Pages need no ranges.
+func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
+	h := w.Header()
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, h.Get("ETag")) {
+		h.Del("Content-Type")
+		h.Del("Content-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// etagMatch is If-None-Match's weak comparison against one ETag.
+func etagMatch(header, tag string) bool {
+	if tag == "" {
+		return false
+	}
+	tag = strings.TrimPrefix(tag, "W/")
+	for _, c := range strings.Split(header, ",") {
+		c = strings.TrimSpace(c)
+		if c == "*" || strings.TrimPrefix(c, "W/") == tag {
+			return true
+		}
+	}
+	return false
 }
 
 // pageKey identifies the state a local page was generated from.

@@ -95,7 +95,7 @@ func (h *handler) serveJSON(w http.ResponseWriter, r *http.Request, rp *repo.Rep
 	if stale {
 		hd.Set("Warning", `110 - "Response is Stale"`)
 	}
-	http.ServeContent(w, r, "", e.modified, strings.NewReader(string(c.js)))
+	writeBody(w, r, c.js)
 	return nil
 }
 
