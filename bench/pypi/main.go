@@ -53,6 +53,7 @@ func main() {
 		}
 	}
 
+	load0 := loadavg()
 	bin := filepath.Join(dir, "coffer")
 	run("go", "build", "-o", bin, "./cmd/coffer")
 	srv := start(bin, filepath.Join(dir, "data"))
@@ -116,7 +117,8 @@ func main() {
 	pipSecs := median(*runs, func() float64 { return pipInstall(pip, dir, base+"simple/") })
 	staticPipSecs := median(*runs, func() float64 { return pipInstall(pip, dir, staticURL+"/simple/") })
 
-	fmt.Printf("\nMachine: %s, %d CPUs, %s; %s\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Printf("\nMachine: %s, %d CPUs, %s; %s; load average at the start %s, at the end %s\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(),
+		time.Now().UTC().Format("2006-01-02"), load0, loadavg())
 	fmt.Println("| measurement | Coffer | static PEP 503 tree (python3 -m http.server) | Coffer ÷ static |")
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| simple page of a 500-file project, HTML (%d connections, %s, wrk) | %.0f req/s | %.0f req/s | %.1f× |\n", *conc, *dur, htmlRPS, staticPageRPS, htmlRPS/staticPageRPS)
@@ -398,4 +400,14 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadavg is the 1-minute load average: this machine's cores are shared,
+// and the figures mean little without it.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
