@@ -6,3 +6,10 @@ func SetMaxSdistExpanded(n int64) (restore func()) {
 	maxSdistExpanded = n
 	return func() { maxSdistExpanded = old }
 }
+
+// SetStreamAbove changes the size from which remote files stream.
+func SetStreamAbove(n int64) (restore func()) {
+	old := streamAbove
+	streamAbove = n
+	return func() { streamAbove = old }
+}

@@ -31,9 +31,11 @@ func (h *handler) serveFile(w http.ResponseWriter, r *http.Request, rp *repo.Rep
 	}
 	defer f.Close()
 	hd := w.Header()
-	sum := strings.TrimPrefix(a.Blob, "sha256:")
-	hd.Set("ETag", `"`+sum+`"`)
-	hd.Set("X-Checksum-Sha256", sum)
+	if a.Blob != "" { // not a stream still being fetched
+		sum := strings.TrimPrefix(a.Blob, "sha256:")
+		hd.Set("ETag", `"`+sum+`"`)
+		hd.Set("X-Checksum-Sha256", sum)
+	}
 	if a.MD5 != "" {
 		hd.Set("X-Checksum-Md5", a.MD5)
 	}
@@ -130,11 +132,19 @@ func (h *handler) remoteFile(ctx context.Context, rp *repo.Repository, name, pat
 		}
 		if sum != "" {
 			spec.Expect = digest.Digest("sha256:" + sum)
+			// A large file streams to the client while it arrives (the last
+			// byte held until verified): pip gives up on a server silent for
+			// 15 s, and a cold multi-gigabyte wheel takes longer than that.
+			spec.Stream = !meta && f.Size > streamAbove
 		}
 		return h.d.Repos.Fetch(ctx, rp, path, spec)
 	}
 	return nil, errs.New(errs.NotFound, "%s is not on the upstream's page of %s (%s)", path[strings.LastIndexByte(path, '/')+1:], name, rp.Key)
 }
+
+// streamAbove is the size from which remote files stream during their
+// fill (a variable for tests).
+var streamAbove int64 = 16 << 20
 
 // fileContentType is a file's type by its name (what an upstream said is
 // not trusted).

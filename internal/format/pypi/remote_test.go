@@ -1,7 +1,10 @@
 package pypi_test
 
 import (
+	"bytes"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cofferhq/coffer/internal/app/apptest"
+	"github.com/cofferhq/coffer/internal/format/pypi"
 )
 
 func remoteEnvs(t *testing.T) (up, down *apptest.Env) {
@@ -192,5 +196,69 @@ func TestRemoteVerifiesUpstreamHashes(t *testing.T) {
 	before := fileGets.Load()
 	if resp, _ := get(t, e, path, ""); resp.StatusCode != 200 || fileGets.Load() != before {
 		t.Fatalf("cached file fetched again (%d → %d)", before, fileGets.Load())
+	}
+}
+
+// Large remote files stream to the client while they arrive; one whose
+// hash does not match is cut short and never cached.
+func TestRemoteStreamsLargeFiles(t *testing.T) {
+	defer pypi.SetStreamAbove(32 << 10)()
+	payload := make([]byte, 256<<10)
+	rand.Read(payload)
+	name, good := wheel(t, "streamed", "1.0", metadataFor("streamed", "1.0"), member{name: "streamed/data.bin", body: string(payload)})
+	bad := append([]byte(nil), good...)
+	bad[len(bad)/3] ^= 0xff
+	var serveBad atomic.Bool
+	serveBad.Store(true)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/simple/streamed/":
+			w.Header().Set("Content-Type", typeJSON)
+			fmt.Fprintf(w, `{"meta":{"api-version":"1.1"},"name":"streamed","versions":["1.0"],"files":[{"filename":%q,"url":"/f/%s","hashes":{"sha256":%q},"size":%d}]}`,
+				name, name, hexSHA256(good), len(good))
+		case "/f/" + name:
+			body := good
+			if serveBad.Load() {
+				body = bad
+			}
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.Write(body)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer fake.Close()
+	e := apptest.New(t, fmt.Sprintf(`repositories:
+  - {key: py-remote, format: pypi, kind: remote, upstream: {url: %q}, anonymous_read: true}
+`, fake.URL+"/simple/"))
+	u := e.URL + "/repository/py-remote/packages/streamed/1.0/" + name
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, rerr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// Streamed: the answer started (200) and was cut before the last byte.
+	if resp.StatusCode != 200 || rerr == nil || len(b) >= len(bad) {
+		t.Fatalf("corrupt streamed file: %d, %d of %d bytes, %v", resp.StatusCode, len(b), len(bad), rerr)
+	}
+	if n := assets(t, e, "py-remote"); n != 1 { // the page only
+		t.Fatalf("%d assets cached after a corrupt streamed download", n)
+	}
+	serveBad.Store(false)
+	resp, err = http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(b, good) {
+		t.Fatalf("streamed file: %d, %d bytes, %v", resp.StatusCode, len(b), err)
+	}
+	// Cached once the stream completed: served with its checksum headers.
+	time.Sleep(100 * time.Millisecond)
+	resp, body := get(t, e, "/repository/py-remote/packages/streamed/1.0/"+name, "")
+	if resp.StatusCode != 200 || body != string(good) || resp.Header.Get("X-Checksum-Sha256") != hexSHA256(good) {
+		t.Fatalf("cached streamed file: %d %q", resp.StatusCode, resp.Header.Get("X-Checksum-Sha256"))
 	}
 }

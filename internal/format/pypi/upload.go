@@ -121,6 +121,9 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, t *format.Targe
 		return err
 	}
 
+	// The digest Inspect saw: Check also runs when identical content was
+	// already stored (no inspection then), which is not a conflict.
+	var inspected string
 	res, err := h.d.Repos.Put(ctx, t.Repo, path, form.File, repo.PutOptions{
 		ContentType: contentType(d),
 		Size:        -1,
@@ -132,10 +135,11 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, t *format.Targe
 			if err := form.finish(); err != nil {
 				return nil, err
 			}
+			inspected = c.Digest.String()
 			return inspectUpload(c, d, project, version, form)
 		},
 		Check: func(ctx context.Context, tx meta.Tx, target *repo.Repository) error {
-			return checkRelease(ctx, tx, target, path, d)
+			return checkRelease(ctx, tx, target, path, d, inspected)
 		},
 	})
 	if err != nil {
@@ -216,11 +220,14 @@ func inspectUpload(c repo.Content, d *dist, project, version string, form *uploa
 	}, nil
 }
 
-// checkRelease runs in the commit transaction: the path is free (Put found
-// no identical file there), and a release has at most one sdist.
-func checkRelease(ctx context.Context, tx meta.Tx, target *repo.Repository, path string, d *dist) error {
+// checkRelease runs in the commit transaction: a file name never gets
+// other bytes, and a release has at most one sdist. blob is the new
+// content's digest ("" when Put found identical content stored).
+func checkRelease(ctx context.Context, tx meta.Tx, target *repo.Repository, path string, d *dist, blob string) error {
 	if cur, err := tx.GetAsset(ctx, target.ID, path); err == nil {
-		return fileExists(d.Filename, cur.Blob)
+		if blob != "" && cur.Blob != blob {
+			return fileExists(d.Filename, cur.Blob)
+		}
 	} else if !errors.Is(err, errs.NotFound) {
 		return err
 	}
