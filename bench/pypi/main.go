@@ -102,6 +102,8 @@ func main() {
 
 	base := srv.url + "/repository/bench/"
 	page := base + "simple/bench-big/"
+	htmlSize, jsonSize, gzSize := pageSize(page, "text/html", ""), pageSize(page, "application/vnd.pypi.simple.v1+json", ""),
+		pageSize(page, "application/vnd.pypi.simple.v1+json", "gzip")
 	htmlRPS := wrk(page, *conc, *dur, "Accept: text/html")
 	jsonRPS := wrk(page, *conc, *dur, "Accept: application/vnd.pypi.simple.v1+json")
 	gzipRPS := wrk(page, *conc, *dur, "Accept: application/vnd.pypi.simple.v1+json", "Accept-Encoding: gzip")
@@ -124,9 +126,9 @@ func main() {
 		time.Now().UTC().Format("2006-01-02"), load0, loadavg())
 	fmt.Println("| measurement | Coffer | static PEP 503 tree (python3 -m http.server) | Coffer ÷ static |")
 	fmt.Println("|---|---|---|---|")
-	fmt.Printf("| simple page of a 500-file project, HTML (%d connections, %s, wrk) | %.0f req/s | %.0f req/s | %.1f× |\n", *conc, *dur, htmlRPS, staticPageRPS, htmlRPS/staticPageRPS)
-	fmt.Printf("| same page, PEP 691 JSON | %.0f req/s | (no JSON) | %.1f× the static HTML |\n", jsonRPS, jsonRPS/staticPageRPS)
-	fmt.Printf("| same page, JSON gzipped (what pip asks for) | %.0f req/s | (no gzip) | %.1f× the static HTML |\n", gzipRPS, gzipRPS/staticPageRPS)
+	fmt.Printf("| simple page of a 500-file project, HTML, %s (%d connections, %s, wrk) | %.0f req/s | %.0f req/s | %.1f× |\n", human(htmlSize), *conc, *dur, htmlRPS, staticPageRPS, htmlRPS/staticPageRPS)
+	fmt.Printf("| same page, PEP 691 JSON, %s | %.0f req/s | (no JSON) | %.1f× the static HTML |\n", human(jsonSize), jsonRPS, jsonRPS/staticPageRPS)
+	fmt.Printf("| same page, JSON gzipped (what pip asks for), %s | %.0f req/s | (no gzip) | %.1f× the static HTML |\n", human(gzSize), gzipRPS, gzipRPS/staticPageRPS)
 	fmt.Printf("| file GET, %s wheel | %.0f req/s | %.0f req/s | %.1f× |\n", human(small.size()), smallRPS, staticSmallRPS, smallRPS/staticSmallRPS)
 	fmt.Printf("| file GET, %s wheel (curl, median of 5) | %.0f MB/s | %.0f MB/s | %.1f× |\n", human(big.size()), bigMBs, staticBigMBs, bigMBs/staticBigMBs)
 	fmt.Printf("| pip install of 20 packages, cold cache (pip %s, median of %d, taking turns) | %.2f s | %.2f s | %.2f× the time |\n", pipVersion(pip), *runs, pipSecs, staticPipSecs, pipSecs/staticPipSecs)
@@ -288,6 +290,20 @@ func wrk(url string, conc int, d time.Duration, headers ...string) float64 {
 		}
 	}
 	panic("wrk output: " + string(out))
+}
+
+// pageSize is the size of a page as sent.
+func pageSize(url, accept, encoding string) int64 {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", accept)
+	if encoding != "" {
+		req.Header.Set("Accept-Encoding", encoding)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	check(err)
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return n
 }
 
 func download(url string) float64 {
