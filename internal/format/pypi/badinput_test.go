@@ -143,6 +143,10 @@ func TestBadUploads(t *testing.T) {
 			_, b := wheel(t, "good", "1.0", meta, member{name: "good/big.bin", body: big})
 			return upload(t, e, "py-small", "good", "1.0", whlName, b)
 		}, 413, "limit of py-small"},
+		{"quota full", "py-quota", func() (*http.Response, string) {
+			_, b := wheel(t, "good", "1.0", meta, member{name: "good/big.bin", body: big})
+			return upload(t, e, "py-quota", "good", "1.0", whlName, b)
+		}, 400, "quota of py-quota is full"},
 		{"oversized fields", "py-dev", func() (*http.Response, string) {
 			return upload(t, e, "py-dev", "good", "1.0", whlName, whl, "description", strings.Repeat("d", 9<<20))
 		}, 413, "fields exceed"},

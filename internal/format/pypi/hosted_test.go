@@ -16,6 +16,7 @@ const hostedConfig = `repositories:
   - {key: py-staging, format: pypi, kind: local, tier: staging}
   - {key: py-release, format: pypi, kind: local, tier: release}
   - {key: py-small, format: pypi, kind: local, tier: dev, max_upload_size: 4KiB}
+  - {key: py-quota, format: pypi, kind: local, tier: dev, quota: 6KiB}
   - {key: py, format: pypi, kind: virtual, members: [py-release, py-staging, py-dev], default_deploy: py-dev}
 `
 

@@ -29,10 +29,11 @@ func (*Format) Name() string { return "pypi" }
 func (f *Format) Handler(d format.Deps) http.Handler { return newHandler(d, f) }
 
 // status is the format's table from error kind to HTTP status. pip and
-// twine read the status line (and twine prints the reason phrase).
+// twine read the status line (and twine prints the reason phrase). twine
+// retries 5xx answers: a full quota is a 400, as PyPI's size limits are.
 func status(err error, upload bool) int {
 	switch k := errs.KindOf(err); {
-	case upload && (k == errs.Exists || k == errs.Immutable):
+	case upload && (k == errs.Exists || k == errs.Immutable || k == errs.Quota):
 		return http.StatusBadRequest // PyPI: "400 File already exists"
 	case k == errs.Exists:
 		return http.StatusConflict
