@@ -48,6 +48,11 @@ type FetchSpec struct {
 	// (large, immutable content with a known digest: OCI layers). The
 	// returned Asset then has Stream set and no committed blob yet.
 	Stream bool
+	// Component, when set, is the package version the fetched file belongs
+	// to; it is created (or its attributes updated) in the transaction that
+	// caches the file, so that a format can still describe the version when
+	// the upstream no longer does (a version unpublished upstream).
+	Component *ComponentSpec
 }
 
 // Proxy outcomes, reported to the observer (metrics) and in logs.
@@ -240,7 +245,9 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", "coffer")
-	hasCreds := r.Upstream.Username != "" || r.Upstream.Password != ""
+	// Credentials go only to the upstream's own host: a URL the format found
+	// in upstream metadata (an npm tarball on a CDN) may point elsewhere.
+	hasCreds := (r.Upstream.Username != "" || r.Upstream.Password != "") && req.URL.Host == r.Upstream.URL.Host
 	if hasCreds && !spec.ChallengeAuth {
 		req.SetBasicAuth(r.Upstream.Username, r.Upstream.Password)
 	}
@@ -374,6 +381,14 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 		a.ID, a.CreatedAt = cached.ID, cached.CreatedAt
 	}
 	err = m.inTxOwnBytes(ctx, a.Blob, func(tx meta.Tx) error {
+		if c := spec.Component; c != nil {
+			comp := &meta.Component{RepoID: r.ID, Name: c.Name, Version: c.Version, Attributes: c.Attributes,
+				CreatedBy: a.CreatedBy}
+			if err := tx.PutComponent(ctx, comp); err != nil {
+				return err
+			}
+			a.ComponentID = comp.ID
+		}
 		if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
 			return err
 		}
@@ -389,6 +404,9 @@ func (m *Manager) fill(ctx context.Context, r *Repository, path string, spec Fet
 	m.negative.forget(r, path)
 	if spec.Hashes == nil && missingGeneric(a) {
 		m.checksums.need(info.Digest)
+	}
+	if spec.Component != nil {
+		m.Bump(r.ID, spec.Component.Name)
 	}
 	m.observe(r, OutcomeFetched)
 	return &Asset{Asset: a, Repo: r}, nil
