@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/format/npm"
 	"github.com/cofferhq/coffer/internal/format/oci"
 	"github.com/cofferhq/coffer/internal/format/pypi"
 	"github.com/cofferhq/coffer/internal/format/raw"
@@ -13,6 +14,7 @@ func Formats() []format.Format {
 		raw.New(),
 		oci.New(),
 		pypi.New(),
+		npm.New(),
 	}
 }
 
