@@ -400,3 +400,241 @@ func TestNpmInstallThroughVirtual(t *testing.T) {
 		t.Errorf("the downstream never served a stale copy while the upstream was down")
 	}
 }
+
+const npmTiersConfig = `
+repositories:
+  - {key: npm-dev-local, format: npm, kind: local, tier: dev}
+  - {key: npm-staging-local, format: npm, kind: local, tier: staging}
+  - {key: npm-release-local, format: npm, kind: local, tier: release}
+  - key: npm
+    format: npm
+    kind: virtual
+    members: [npm-release-local, npm-staging-local, npm-dev-local]
+    default_deploy: npm-dev-local
+`
+
+// pkgDir writes a package to publish with npm publish: package.json,
+// index.js and a README.
+func pkgDir(t *testing.T, p *npmProject, name, version string) string {
+	t.Helper()
+	dir := filepath.Join(p.Dir, strings.NewReplacer("@", "", "/", "-").Replace(name)+"-"+version)
+	must(t, os.MkdirAll(dir, 0o755))
+	pj := fmt.Sprintf(`{"name":%q,"version":%q,"description":"%s for the e2e tests","main":"index.js","license":"MIT","keywords":["e2e","coffer"]}`,
+		name, version, name)
+	must(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(pj), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "index.js"), []byte(fmt.Sprintf("module.exports = %q;\n", name+"@"+version)), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "README.md"), []byte("# "+name+"\n"), 0o644))
+	return dir
+}
+
+// publishFrom runs npm publish in a package directory, as the project's
+// configuration.
+func (p *npmProject) publishFrom(dir string, args ...string) (string, error) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npmTool(p.t, "npm"), append([]string{"publish", "--userconfig", filepath.Join(p.Dir, ".npmrc")}, args...)...)
+	cmd.Dir, cmd.Env = dir, p.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// packumentOf fetches a packument from s as admin (a quick look, where
+// running npm view would only repeat what the tests with npm show).
+func packumentOf(t *testing.T, s *Server, repoKey, name string) (map[string]json.RawMessage, map[string]string) {
+	t.Helper()
+	resp := s.Do(http.MethodGet, "/repository/"+repoKey+"/"+npmtest.EscapeName(name), nil)
+	b := ReadBody(t, resp)
+	var doc struct {
+		DistTags map[string]string          `json:"dist-tags"`
+		Versions map[string]json.RawMessage `json:"versions"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(b), &doc) != nil {
+		return nil, nil
+	}
+	return doc.Versions, doc.DistTags
+}
+
+// TestNpmPublishAndTiers publishes with npm (scoped and unscoped) and with
+// pnpm, then runs npm view, search, dist-tag, deprecate and unpublish, and
+// reads each tier's refusals as npm prints them. (Every case of each
+// endpoint is in internal/format/npm's tests; here the real client.)
+func TestNpmPublishAndTiers(t *testing.T) {
+	s := StartServer(t, npmTiersConfig)
+	token := apiToken(t, s, "admin", adminPassword)
+	virtual := newNpmProject(t, s.URL+"/repository/npm/", token, nil)
+
+	// npm publish through the virtual repository (to its default_deploy),
+	// scoped and unscoped; pnpm publish.
+	for _, pkg := range []string{"@acme/widget", "plain-widget"} {
+		if out, err := virtual.publishFrom(pkgDir(t, virtual, pkg, "1.0.0")); err != nil || !strings.Contains(out, "+ "+pkg+"@1.0.0") {
+			t.Fatalf("npm publish %s: %v\n%s", pkg, err, out)
+		}
+	}
+	cmd := exec.Command(npmTool(t, "pnpm"), "publish", "--no-git-checks")
+	cmd.Dir, cmd.Env = pkgDir(t, virtual, "@acme/widget", "1.1.0"), append(virtual.env, "NPM_CONFIG_USERCONFIG="+filepath.Join(virtual.Dir, ".npmrc"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pnpm publish: %v\n%s", err, b)
+	}
+	npmPublish(t, s, "npm", npmtest.Package{Name: "plain-widget", Version: "1.1.0"})
+	out := virtual.must("npm", "view", "@acme/widget")
+	for _, want := range []string{"@acme/widget@1.1.0", "latest: 1.1.0", "versions: 2", "/repository/npm/@acme/widget/-/widget-1.1.0.tgz", "keywords: e2e, coffer"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("npm view @acme/widget does not show %q:\n%s", want, out)
+		}
+	}
+	// Republishing a version: npm checks first; with --force the registry refuses.
+	virtual.fails("npm", []string{"publish", "--force", pkgDir(t, virtual, "plain-widget", "1.0.0")},
+		"403", "You cannot publish over the previously published versions: 1.0.0")
+	if out := virtual.must("npm", "search", "widget"); !strings.Contains(out, "@acme/widget") || !strings.Contains(out, "plain-widget") {
+		t.Errorf("npm search widget:\n%s", out)
+	}
+
+	// deprecate: npm install warns; un-deprecate clears it.
+	virtual.must("npm", "deprecate", "plain-widget@1.0.0", "use 1.1.0 or later")
+	inst := newNpmProject(t, s.URL+"/repository/npm/", token, map[string]string{"plain-widget": "1.0.0"})
+	if out := inst.must("npm", "install"); !strings.Contains(out, "deprecated plain-widget@1.0.0: use 1.1.0 or later") {
+		t.Errorf("npm install of a deprecated version does not warn:\n%s", out)
+	}
+	virtual.must("npm", "deprecate", "plain-widget@1.0.0", "")
+	if vs, _ := packumentOf(t, s, "npm", "plain-widget"); strings.Contains(string(vs["1.0.0"]), "deprecated") {
+		t.Errorf("after un-deprecate: %s", vs["1.0.0"])
+	}
+
+	// dist-tag add, rm, ls.
+	virtual.must("npm", "dist-tag", "add", "@acme/widget@1.0.0", "stable")
+	virtual.must("npm", "dist-tag", "add", "@acme/widget@1.1.0", "next")
+	virtual.must("npm", "dist-tag", "rm", "@acme/widget", "next")
+	if out := virtual.must("npm", "dist-tag", "ls", "@acme/widget"); out != "latest: 1.1.0\nstable: 1.0.0\n" {
+		t.Errorf("npm dist-tag ls:\n%s", out)
+	}
+
+	// Tiers, each through its own registry URL.
+	for _, key := range []string{"npm-dev-local", "npm-staging-local", "npm-release-local"} {
+		npmPublish(t, s, key, npmtest.Package{Name: "@acme/tiered", Version: "1.0.0"}, npmtest.Package{Name: "@acme/tiered", Version: "2.0.0"})
+	}
+	t.Run("release", func(t *testing.T) {
+		p := newNpmProject(t, s.URL+"/repository/npm-release-local/", token, nil)
+		p.fails("npm", []string{"unpublish", "@acme/tiered@1.0.0"}, "403", "npm deprecate")
+		p.must("npm", "deprecate", "@acme/tiered@1.0.0", "retired")
+		if vs, _ := packumentOf(t, s, "npm-release-local", "@acme/tiered"); len(vs) != 2 || !strings.Contains(string(vs["1.0.0"]), `"deprecated":"retired"`) {
+			t.Errorf("release after unpublish and deprecate: %d versions, %s", len(vs), vs["1.0.0"])
+		}
+	})
+	t.Run("staging", func(t *testing.T) {
+		p := newNpmProject(t, s.URL+"/repository/npm-staging-local/", token, nil)
+		// latest points at 2.0.0 and moves only by npm dist-tag add.
+		p.fails("npm", []string{"unpublish", "@acme/tiered@2.0.0"}, "403", "dist-tag", "latest")
+		p.must("npm", "unpublish", "@acme/tiered@1.0.0")
+		if vs, tags := packumentOf(t, s, "npm-staging-local", "@acme/tiered"); len(vs) != 1 || tags["latest"] != "2.0.0" {
+			t.Errorf("staging after unpublish: %v %v", keysOf(vs), tags)
+		}
+	})
+	t.Run("dev", func(t *testing.T) {
+		p := newNpmProject(t, s.URL+"/repository/npm-dev-local/", token, nil)
+		p.must("npm", "unpublish", "@acme/tiered@2.0.0")
+		if vs, tags := packumentOf(t, s, "npm-dev-local", "@acme/tiered"); len(vs) != 1 || tags["latest"] != "1.0.0" {
+			t.Errorf("dev after unpublishing latest: %v %v", keysOf(vs), tags)
+		}
+		p.must("npm", "unpublish", "@acme/tiered", "--force")
+		if vs, _ := packumentOf(t, s, "npm-dev-local", "@acme/tiered"); vs != nil {
+			t.Errorf("dev after unpublishing the package: %v", keysOf(vs))
+		}
+	})
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runWithTTY runs npm in a pseudo-terminal (util-linux script), answering
+// its prompts in order: npm login reads the user name and password from a
+// terminal.
+func (p *npmProject) runWithTTY(answers []string, args ...string) (string, error) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		p.t.Fatalf("script (util-linux) is needed to answer npm login's prompts: %v", err)
+	}
+	quoted := []string{npmTool(p.t, "npm")}
+	for _, a := range args {
+		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	cmd := exec.CommandContext(ctx, script, "-qec", strings.Join(quoted, " "), "/dev/null")
+	cmd.Dir, cmd.Env = p.Dir, p.env
+	stdin, _ := cmd.StdinPipe()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	prompts := []string{"Username:", "Password:", "Email"}
+	for i, a := range answers {
+		for !strings.Contains(out.String(), prompts[i]) {
+			if ctx.Err() != nil {
+				cmd.Wait()
+				return out.String(), fmt.Errorf("no %q prompt", prompts[i])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		io.WriteString(stdin, a+"\n")
+	}
+	err = cmd.Wait()
+	stdin.Close()
+	return out.String(), err
+}
+
+// TestNpmLoginAndTokenAuth logs in with npm login (the CouchDB user
+// document flow) as a Coffer user, then uses the token it stored.
+func TestNpmLoginAndTokenAuth(t *testing.T) {
+	s := StartServer(t, npmTiersConfig)
+	apiJSON(t, s, http.MethodPost, "/api/v1/users", `{"name":"alice","password":"alice-password-1","email":"alice@example.test"}`)
+	apiJSON(t, s, http.MethodPost, "/api/v1/permissions", `{"principal_type":"user","principal":"alice","repos":"npm*","actions":["read","write"]}`)
+	p := newNpmProject(t, s.URL+"/repository/npm/", "", nil)
+	userrc := filepath.Join(p.home, ".npmrc")
+
+	out, err := p.runWithTTY([]string{"alice", "not-her-password"}, "login", "--auth-type=legacy")
+	if err == nil || !strings.Contains(out, "E401") || !strings.Contains(out, "Incorrect or missing password") {
+		t.Errorf("npm login with a wrong password: %v\n%s", err, out)
+	}
+	out, err = p.runWithTTY([]string{"alice", "alice-password-1"}, "login", "--auth-type=legacy")
+	if err != nil || !strings.Contains(out, "Logged in") {
+		t.Fatalf("npm login: %v\n%s", err, out)
+	}
+	rc, _ := os.ReadFile(userrc)
+	if !strings.Contains(string(rc), strings.TrimPrefix(s.URL, "http:")+"/repository/npm/:_authToken=cft_") {
+		t.Fatalf("npm login stored no token for the registry:\n%s", rc)
+	}
+	if out := p.must("npm", "whoami"); strings.TrimSpace(out) != "alice" {
+		t.Errorf("npm whoami: %q", out)
+	}
+	// The token publishes, as alice.
+	if out, err := p.publishFrom(pkgDir(t, p, "@acme/alices", "1.0.0"), "--userconfig", userrc); err != nil {
+		t.Fatalf("npm publish with the login token: %v\n%s", err, out)
+	}
+	if out := p.must("npm", "view", "@acme/alices", "_npmUser"); !strings.Contains(out, "alice") {
+		t.Errorf("publisher: %s", out)
+	}
+	// adduser is login here: no account is created.
+	out, err = p.runWithTTY([]string{"mallory", "mallory-password", "mallory@example.test"}, "adduser", "--auth-type=legacy")
+	if err == nil || !strings.Contains(out, "E401") {
+		t.Errorf("npm adduser of a new user: %v\n%s", err, out)
+	}
+	// npm logout revokes the token on the server.
+	rc, _ = os.ReadFile(userrc)
+	p.must("npm", "logout")
+	tok := string(rc)[strings.Index(string(rc), "cft_"):]
+	tok = strings.TrimSpace(strings.SplitN(tok, "\n", 2)[0])
+	resp := s.Do(http.MethodGet, "/repository/npm/-/whoami", nil, "Authorization", "Bearer "+tok)
+	if b := ReadBody(t, resp); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the token still works after npm logout: %d %s", resp.StatusCode, b)
+	}
+	p.fails("npm", []string{"whoami"}, "ENEEDAUTH")
+}
