@@ -107,6 +107,24 @@ func TestComponentsThroughTheManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Deleting a file by path moves every generation of its repository:
+	// the manager cannot tell which package it belonged to.
+	if _, err := m.Put(ctx, dev, "other/-/other-1.0.0.tgz", strings.NewReader("x"), repo.PutOptions{Size: 1,
+		Component: &repo.ComponentSpec{Name: "other", Version: "1.0.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	g2 := m.Generation(dev.ID, "other")
+	if _, err := m.Delete(ctx, dev, "other/-/other-1.0.0.tgz"); err != nil {
+		t.Fatal(err)
+	}
+	if m.Generation(dev.ID, "other") == g2 {
+		t.Fatal("deleting a component's file did not change the generation")
+	}
+	if c, err := e.App.Store.GetComponent(ctx, dev.ID, "other", "1.0.0"); err == nil {
+		if err := e.App.Store.DeleteComponent(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := m.DeleteRepo(ctx, "v"); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ type pkg struct {
 	// top are the other top-level members: description, readme,
 	// maintainers, homepage, ...
 	top map[string]json.RawMessage
+	// assets are a local repository's tarballs by path.
+	assets map[string]*meta.Asset
 }
 
 // pver is one version.
@@ -76,12 +78,12 @@ var (
 
 // buildLocal makes a package from the components (versions) and tags of a
 // local repository; nil when it has no version.
-func buildLocal(name string, comps []*meta.Component, tags []*meta.Tag) *pkg {
+func buildLocal(name string, comps []*meta.Component, tags []*meta.Tag, assets map[string]*meta.Asset) *pkg {
 	if len(comps) == 0 {
 		return nil
 	}
 	p := &pkg{name: name, versions: map[string]*pver{}, tags: map[string]string{}, times: map[string]string{},
-		top: map[string]json.RawMessage{}}
+		top: map[string]json.RawMessage{}, assets: assets}
 	var created, modified time.Time
 	readmes := map[string][2]json.RawMessage{}
 	for _, c := range comps {

@@ -254,7 +254,7 @@ func (p *publisher) put(body io.Reader, size int64) (*repo.PutResult, error) {
 		ContentType: "application/octet-stream",
 		Size:        size,
 		Declared:    p.declared,
-		Hashes:      []checksum.Alg{checksum.SHA1, checksum.SHA512},
+		Hashes:      []checksum.Alg{checksum.SHA1, checksum.MD5, checksum.SHA512},
 		Component: &repo.ComponentSpec{Name: p.name, Version: p.version,
 			// The declared digests are the content's, or nothing is stored.
 			Attributes: p.attributes(p.readme, p.declared)},

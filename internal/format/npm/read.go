@@ -18,6 +18,7 @@ import (
 	"github.com/cofferhq/coffer/internal/checksum"
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/repo"
 )
 
@@ -52,9 +53,24 @@ func (h *handler) localPkg(ctx context.Context, r *repo.Repository, name string)
 		if err != nil {
 			return source{}, err
 		}
-		p = buildLocal(name, comps, tags)
+		// The tarballs' asset rows too: a tarball GET then needs no query.
+		assets := map[string]*meta.Asset{}
+		for after := ""; ; {
+			as, err := st.ListAssets(ctx, r.ID, meta.AssetQuery{Prefix: name + "/-/", After: after, Limit: 1000})
+			if err != nil {
+				return source{}, err
+			}
+			for _, a := range as {
+				assets[a.Path] = a
+			}
+			if len(as) < 1000 {
+				break
+			}
+			after = as[len(as)-1].Path
+		}
+		p = buildLocal(name, comps, tags, assets)
 		for _, c := range comps {
-			size += int64(len(c.Attributes)) * 2
+			size += int64(len(c.Attributes))*2 + 512
 		}
 	}
 	h.docs.put(key, p, size)
@@ -322,7 +338,7 @@ func (h *handler) getTarball(w http.ResponseWriter, r *http.Request, t *format.T
 func (h *handler) findTarball(ctx context.Context, r *repo.Repository, name, path string) (*repo.Asset, error) {
 	switch r.Kind {
 	case repo.Local:
-		return h.d.Repos.Get(ctx, r, path)
+		return h.localTarball(ctx, r, name, path)
 	case repo.Remote:
 		return h.remoteTarball(ctx, r, name, path)
 	}
@@ -337,7 +353,7 @@ func (h *handler) findTarball(ctx context.Context, r *repo.Repository, name, pat
 			continue
 		}
 		held = true
-		a, err := h.d.Repos.Get(ctx, l, path)
+		a, err := h.localTarball(ctx, l, name, path)
 		if err == nil {
 			return a, nil
 		}
@@ -367,6 +383,21 @@ func (h *handler) findTarball(ctx context.Context, r *repo.Repository, name, pat
 		return nil, errs.New(errs.Upstream, "%s: %s", path, strings.Join(upstreamErrs, "; "))
 	}
 	return nil, errs.New(errs.NotFound, "%s not found in %s", path, r.Key)
+}
+
+// localTarball returns a tarball of local repository r, from the cached
+// package when it knows it (generations make it stale on any change).
+func (h *handler) localTarball(ctx context.Context, r *repo.Repository, name, path string) (*repo.Asset, error) {
+	s, err := h.localPkg(ctx, r, name)
+	if err != nil {
+		return nil, err
+	}
+	if s.pkg != nil {
+		if a := s.pkg.assets[path]; a != nil {
+			return &repo.Asset{Asset: a, Repo: r}, nil
+		}
+	}
+	return h.d.Repos.Get(ctx, r, path)
 }
 
 // remoteTarball returns a tarball of remote repository r: cached by path
@@ -414,7 +445,7 @@ func (h *handler) remoteTarball(ctx context.Context, r *repo.Repository, name, p
 		Immutable: true,
 		URL:       v.upstream,
 		Declared:  declared,
-		Hashes:    []checksum.Alg{checksum.SHA1, checksum.SHA512},
+		Hashes:    []checksum.Alg{checksum.SHA1, checksum.MD5, checksum.SHA512},
 		Component: &repo.ComponentSpec{Name: name, Version: version, Attributes: mustJSON(m)},
 	})
 }

@@ -124,7 +124,7 @@ func PublishDocument(p Package, tgz []byte, tag, registry string) map[string]any
 }
 
 // Publish publishes p to the registry at registryURL (ending in "/") with
-// HTTP Basic credentials.
+// HTTP Basic credentials, or with password as a bearer token when user is "".
 func Publish(client *http.Client, registryURL, user, password string, p Package, tag string) error {
 	tgz := p.Tarball()
 	body, _ := json.Marshal(PublishDocument(p, tgz, tag, registryURL))
@@ -135,6 +135,8 @@ func Publish(client *http.Client, registryURL, user, password string, p Package,
 	req.Header.Set("Content-Type", "application/json")
 	if user != "" {
 		req.SetBasicAuth(user, password)
+	} else if password != "" {
+		req.Header.Set("Authorization", "Bearer "+password)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
