@@ -455,8 +455,8 @@ func packumentOf(t *testing.T, s *Server, repoKey, name string) (map[string]json
 	return doc.Versions, doc.DistTags
 }
 
-// TestNpmPublishAndTiers publishes with npm (scoped and unscoped) and with
-// pnpm, then runs npm view, search, dist-tag, deprecate and unpublish, and
+// TestNpmPublishAndTiers publishes with npm (scoped and unscoped), pnpm
+// and yarn, then runs npm view, search, dist-tag, deprecate and unpublish, and
 // reads each tier's refusals as npm prints them. (Every case of each
 // endpoint is in internal/format/npm's tests; here the real client.)
 func TestNpmPublishAndTiers(t *testing.T) {
@@ -465,7 +465,7 @@ func TestNpmPublishAndTiers(t *testing.T) {
 	virtual := newNpmProject(t, s.URL+"/repository/npm/", token, nil)
 
 	// npm publish through the virtual repository (to its default_deploy),
-	// scoped and unscoped; pnpm publish.
+	// scoped and unscoped; pnpm and yarn publish.
 	for _, pkg := range []string{"@acme/widget", "plain-widget"} {
 		if out, err := virtual.publishFrom(pkgDir(t, virtual, pkg, "1.0.0")); err != nil || !strings.Contains(out, "+ "+pkg+"@1.0.0") {
 			t.Fatalf("npm publish %s: %v\n%s", pkg, err, out)
@@ -476,7 +476,11 @@ func TestNpmPublishAndTiers(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pnpm publish: %v\n%s", err, b)
 	}
-	npmPublish(t, s, "npm", npmtest.Package{Name: "plain-widget", Version: "1.1.0"})
+	cmd = exec.Command(npmTool(t, "yarn"), "publish", "--non-interactive", "--new-version", "1.1.0", "--no-git-tag-version")
+	cmd.Dir, cmd.Env = pkgDir(t, virtual, "plain-widget", "1.1.0"), append(virtual.env, "NPM_CONFIG_USERCONFIG="+filepath.Join(virtual.Dir, ".npmrc"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("yarn publish: %v\n%s", err, b)
+	}
 	out := virtual.must("npm", "view", "@acme/widget")
 	for _, want := range []string{"@acme/widget@1.1.0", "latest: 1.1.0", "versions: 2", "/repository/npm/@acme/widget/-/widget-1.1.0.tgz", "keywords: e2e, coffer"} {
 		if !strings.Contains(out, want) {
