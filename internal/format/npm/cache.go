@@ -40,7 +40,7 @@ func (c *lru) get(key string) (any, bool) {
 }
 
 func (c *lru) put(key string, val any, size int64) {
-	if size > c.max/4 {
+	if size > c.max/2 {
 		return // too big to be worth evicting everything else for
 	}
 	c.mu.Lock()

@@ -29,6 +29,8 @@ type pkg struct {
 	top map[string]json.RawMessage
 	// assets are a local repository's tarballs by path.
 	assets map[string]*meta.Asset
+	// size estimates the memory the package takes (bytes of its sources).
+	size int64
 }
 
 // pver is one version.
@@ -102,6 +104,7 @@ func buildLocal(name string, comps []*meta.Component, tags []*meta.Tag, assets m
 			m["deprecated"] = mustJSON(c.DeprecationMessage)
 		}
 		readmes[c.Version] = [2]json.RawMessage{m["readme"], m["readmeFilename"]}
+		p.size += int64(len(c.Attributes)) + 256
 		delete(m, "readme")
 		delete(m, "readmeFilename")
 		p.versions[c.Version] = v
@@ -172,7 +175,7 @@ func parseUpstream(name string, data []byte) (*pkg, error) {
 		return nil, err
 	}
 	p := &pkg{name: name, versions: map[string]*pver{}, tags: map[string]string{}, times: map[string]string{},
-		top: map[string]json.RawMessage{}}
+		top: map[string]json.RawMessage{}, size: int64(len(data))}
 	var versions map[string]map[string]json.RawMessage
 	json.Unmarshal(doc["versions"], &versions)
 	for ver, m := range versions {
@@ -261,6 +264,7 @@ func (p *pkg) keep(comps []*meta.Component) {
 			m["deprecated"] = mustJSON("unpublished from the upstream registry; kept by Coffer for installs that pin this version")
 		}
 		p.versions[c.Version] = v
+		p.size += int64(len(c.Attributes)) + 256
 		if _, ok := p.times[c.Version]; !ok {
 			p.times[c.Version] = fmtTime(c.CreatedAt)
 		}
@@ -278,6 +282,7 @@ func merge(srcs []*pkg) *pkg {
 	p := &pkg{name: srcs[0].name, versions: map[string]*pver{}, tags: map[string]string{}, times: map[string]string{},
 		top: srcs[0].top}
 	for _, s := range srcs {
+		p.size += s.size
 		for v, pv := range s.versions {
 			if _, ok := p.versions[v]; !ok {
 				p.versions[v] = pv

@@ -28,9 +28,12 @@ func (h *handler) putPackage(w http.ResponseWriter, r *http.Request, t *format.T
 	if err != nil {
 		return err
 	}
-	// Refuse before reading a large body.
+	// Refuse before reading a large body. (Publish and deprecate need
+	// write, unpublish delete: each is authorized again where it happens.)
 	if err := h.d.Repos.Authorize(ctx, auth.Write, target.Key); err != nil {
-		return err
+		if h.d.Repos.Authorize(ctx, auth.Delete, target.Key) != nil {
+			return err
+		}
 	}
 	pub := &publisher{h: h, ctx: ctx, target: target, name: name}
 	doc, err := parseDocument(r.Body, pub.sink)

@@ -69,9 +69,7 @@ func (h *handler) localPkg(ctx context.Context, r *repo.Repository, name string)
 			after = as[len(as)-1].Path
 		}
 		p = buildLocal(name, comps, tags, assets)
-		for _, c := range comps {
-			size += int64(len(c.Attributes))*2 + 512
-		}
+		size += p.size * 2
 	}
 	h.docs.put(key, p, size)
 	return source{r, p, state}, nil
@@ -124,7 +122,7 @@ func (h *handler) remotePkg(ctx context.Context, r *repo.Repository, name string
 		return source{}, err
 	}
 	p.keep(comps)
-	h.docs.put(key, p, int64(len(data))*2+int64(len(key)))
+	h.docs.put(key, p, p.size*2+int64(len(key)))
 	return source{r, p, state}, nil
 }
 
@@ -208,11 +206,8 @@ func (h *handler) packument(ctx context.Context, r *repo.Repository, name string
 	sum := sha256.Sum256([]byte(key))
 	p := merge(pkgs)
 	rd := &rendered{pkg: p, base: h.repoURL(r), rev: fmt.Sprintf("%d-%s", len(p.versions), hex.EncodeToString(sum[:16]))}
-	var size int64 = 4096
-	for _, v := range p.versions {
-		size += int64(len(v.manifest))*96 + 512
-	}
-	h.renders.put(key, rd, size*3)
+	// Full and abbreviated bodies, and a gzip copy of each, once rendered.
+	h.renders.put(key, rd, 4096+p.size*3)
 	return rd, nil
 }
 
