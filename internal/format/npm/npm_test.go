@@ -23,7 +23,7 @@ repositories:
 func repoURL(e *apptest.Env, key string) string { return e.URL + "/repository/" + key + "/" }
 
 // publish publishes p to repository key as admin and fails unless stored.
-func publish(t *testing.T, e *apptest.Env, key string, p npmtest.Package, tag string) {
+func publish(t testing.TB, e *apptest.Env, key string, p npmtest.Package, tag string) {
 	t.Helper()
 	if err := npmtest.Publish(http.DefaultClient, repoURL(e, key), "admin", apptest.AdminPassword, p, tag); err != nil {
 		t.Fatal(err)
