@@ -8,3 +8,4 @@ command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || true
 go run ./bench/raw "$@"
 # PyPI: needs Debian's python3-venv (pip) besides wrk.
 go run ./bench/pypi
+go run ./bench/npm

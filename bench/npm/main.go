@@ -53,6 +53,7 @@ func main() {
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
+	loadStart := loadavg()
 	out, err := exec.Command("./scripts/install-npm-clients.sh", "--verdaccio").Output()
 	check(err)
 	tools := strings.TrimSpace(string(out))
@@ -111,12 +112,13 @@ func main() {
 		figs[s.name].install = median(times[s.name])
 	}
 
+	loadEnd := loadavg()
 	c, v, st := figs["coffer"], figs["verdaccio"], figs["static"]
 	fmt.Printf("## Issue 4 — npm format (%s)\n\n", time.Now().Format("2006-01-02"))
-	fmt.Printf("Machine: %d vCPUs (%s), %s; Go %s, node %s, npm %s; wrk -t2 -c%d, %s per run, median of %d runs;\n"+
-		"%d packages (%d names), every request rotating over all of them.\n\n",
+	fmt.Printf("Machine: %d vCPUs (%s), %s; Go %s, node %s, npm %s; load average %s at the start, %s at the end.\n"+
+		"wrk -t2 -c%d, %s per run, median of %d runs, every request rotating over the %d packages (%d names).\n\n",
 		runtime.NumCPU(), cpuModel(), osName(), strings.TrimPrefix(runtime.Version(), "go"), version("node"), version("npm"),
-		*conc, *dur, *runs, len(pkgs), len(names))
+		loadStart, loadEnd, *conc, *dur, *runs, len(pkgs), len(names))
 	fmt.Println("| measurement | Coffer | Verdaccio 6.8.0 | static files | Coffer ÷ Verdaccio | target |")
 	fmt.Println("|---|---|---|---|---|---|")
 	row := func(what string, c, v, st float64, target string) {
@@ -429,6 +431,15 @@ func version(tool string) string {
 		return "?"
 	}
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cpuModel() string {

@@ -36,6 +36,7 @@ func (h *handler) putPackage(w http.ResponseWriter, r *http.Request, t *format.T
 		}
 	}
 	pub := &publisher{h: h, ctx: ctx, target: target, name: name}
+	defer pub.abort(errAborted) // whatever happens, the Put and the spool end
 	doc, err := parseDocument(r.Body, pub.sink)
 	if err != nil {
 		return pub.abort(err)
@@ -74,6 +75,8 @@ type publisher struct {
 	done chan putDone
 	// Held aside when the attachment comes before "versions".
 	spool *os.File
+	// ended is set once the Put (if any) has returned and the spool closed.
+	ended bool
 }
 
 type putDone struct {
@@ -303,6 +306,10 @@ func (p *publisher) check(ctx context.Context, tx meta.Tx, target *repo.Reposito
 // abort ends a publish whose document failed to parse; the Put, if
 // started, stores nothing. Its error, if it failed first, is the cause.
 func (p *publisher) abort(err error) error {
+	if p.ended {
+		return err
+	}
+	p.ended = true
 	if p.spool != nil {
 		p.spool.Close()
 	}
@@ -327,7 +334,6 @@ func (p *publisher) finish(doc *document) (*repo.PutResult, error) {
 		return nil, p.abort(malformed("attachment %q declares length %d but its data is %d bytes", a.Name, a.Length, a.Size))
 	}
 	if p.spool != nil {
-		defer p.spool.Close()
 		if err := p.prepare(doc, a.Name); err != nil {
 			return nil, err
 		}
@@ -358,6 +364,7 @@ func (p *publisher) finish(doc *document) (*repo.PutResult, error) {
 			p.tags[tag] = v
 		}
 	}
+	p.ended = true
 	p.pw.Close()
 	d := <-p.done
 	return d.res, d.err
