@@ -3,8 +3,10 @@ package npm_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cofferhq/coffer/internal/app/apptest"
@@ -215,4 +217,43 @@ func TestPublishAndRead(t *testing.T) {
 	// Reads need read permission; the error is npm's shape.
 	resp, body = e.Anonymous().Do(http.MethodGet, "/repository/npm/left", nil)
 	wantError(t, resp, body, http.StatusUnauthorized)
+}
+
+// Concurrent publishes of one version: exactly one wins, the others are
+// told it exists; the winner's tarball is the one served.
+func TestConcurrentPublish(t *testing.T) {
+	e := apptest.New(t, hostedConfig)
+	const n = 6
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p := npmtest.Package{Name: "race", Version: "1.0.0", Description: fmt.Sprintf("writer %d", i)}
+			resp, _ := putDoc(e.Admin(), "npm-staging", "race", npmtest.PublishDocument(p, p.Tarball(), "latest", ""))
+			codes <- resp.StatusCode
+		}(i)
+	}
+	wg.Wait()
+	close(codes)
+	won := 0
+	for c := range codes {
+		switch c {
+		case http.StatusCreated:
+			won++
+		case http.StatusForbidden:
+		default:
+			t.Errorf("concurrent publish answered %d", c)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent publishes of one version succeeded, want 1", won)
+	}
+	p, _, _ := getPackument(t, e.Admin(), "npm-staging", "race")
+	m := p.manifest(t, "1.0.0")
+	resp, got := e.Admin().Do(http.MethodGet, strings.TrimPrefix(m.Dist.Tarball, e.URL), nil)
+	if resp.StatusCode != http.StatusOK || npmtest.Integrity([]byte(got)) != m.Dist.Integrity {
+		t.Errorf("the served tarball does not match the packument's integrity")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,19 @@ func TestRemoteAndVirtual(t *testing.T) {
 	resp, body = admin.Do(http.MethodGet, "/repository/npm/acme-secret/99.0.0", nil)
 	wantError(t, resp, body, http.StatusNotFound)
 
+	// Within metadata_ttl the upstream is not asked; after it, a conditional
+	// GET answered 304 revalidates the cached packument.
+	before := upstreamCounts(t, up)
+	getPackument(t, admin, "npm-remote", "left-pad")
+	if after := upstreamCounts(t, up); after["200"] != before["200"] || after["304"] != before["304"] {
+		t.Errorf("a GET within metadata_ttl reached the upstream: %v -> %v", before, after)
+	}
+	time.Sleep(400 * time.Millisecond)
+	getPackument(t, admin, "npm-remote", "left-pad")
+	if after := upstreamCounts(t, up); after["304"] != before["304"]+1 || after["200"] != before["200"] {
+		t.Errorf("revalidation was not one conditional GET answered 304: %v -> %v", before, after)
+	}
+
 	// Unpublished upstream: the cached version stays installable.
 	if resp, body := up.Admin().Do(http.MethodDelete, "/repository/npm-up/left-pad/-/left-pad-1.0.0.tgz/-rev/x", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("unpublish upstream: %d %s", resp.StatusCode, body)
@@ -164,4 +178,23 @@ repositories:
 	if tarballHits != 1 {
 		t.Errorf("tarball fetched %d times", tarballHits)
 	}
+}
+
+// upstreamCounts sums the upstream's GETs of npm-up by status.
+func upstreamCounts(t *testing.T, up *apptest.Env) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, line := range strings.Split(up.Metrics(), "\n") {
+		if !strings.HasPrefix(line, "coffer_http_requests_total{") || !strings.Contains(line, `repository="npm-up"`) ||
+			!strings.Contains(line, `method="GET"`) {
+			continue
+		}
+		i := strings.Index(line, `status="`)
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil || i < 0 {
+			t.Fatalf("metrics line %q", line)
+		}
+		out[line[i+8:i+11]] += f
+	}
+	return out
 }
