@@ -29,8 +29,8 @@ repositories:
     format: npm
     kind: remote
     upstream: {url: %q, timeout: 2s}
-    metadata_ttl: 300ms
-    negative_ttl: 300ms
+    metadata_ttl: 1s
+    negative_ttl: 1s
   - {key: npm, format: npm, kind: virtual, members: [npm-local, npm-remote], default_deploy: npm-local}
 `, upURL+"/repository/npm-up/")
 }
@@ -90,12 +90,13 @@ func TestRemoteAndVirtual(t *testing.T) {
 
 	// Within metadata_ttl the upstream is not asked; after it, a conditional
 	// GET answered 304 revalidates the cached packument.
+	getPackument(t, admin, "npm-remote", "left-pad") // fresh from here on
 	before := upstreamCounts(t, up)
 	getPackument(t, admin, "npm-remote", "left-pad")
 	if after := upstreamCounts(t, up); after["200"] != before["200"] || after["304"] != before["304"] {
 		t.Errorf("a GET within metadata_ttl reached the upstream: %v -> %v", before, after)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	getPackument(t, admin, "npm-remote", "left-pad")
 	if after := upstreamCounts(t, up); after["304"] != before["304"]+1 || after["200"] != before["200"] {
 		t.Errorf("revalidation was not one conditional GET answered 304: %v -> %v", before, after)
@@ -108,7 +109,7 @@ func TestRemoteAndVirtual(t *testing.T) {
 	if _, resp, _ := getPackument(t, up.Admin(), "npm-up", "left-pad"); resp.StatusCode != http.StatusOK {
 		t.Fatal("upstream lost left-pad entirely")
 	}
-	time.Sleep(400 * time.Millisecond) // past metadata_ttl: the packument is revalidated
+	time.Sleep(1100 * time.Millisecond) // past metadata_ttl: the packument is revalidated
 	p, _, _ = getPackument(t, admin, "npm", "left-pad")
 	if m := p.manifest(t, "1.0.0"); !strings.Contains(m.Deprecated, "unpublished") || p.DistTags["latest"] != "1.1.0" {
 		t.Errorf("kept version: deprecated %q, tags %v", m.Deprecated, p.DistTags)
@@ -120,7 +121,7 @@ func TestRemoteAndVirtual(t *testing.T) {
 
 	// A new upstream version appears after the TTL (the ETag changed).
 	publish(t, up, "npm-up", npmtest.Package{Name: "left-pad", Version: "1.2.0"}, "latest")
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	p, _, _ = getPackument(t, admin, "npm-remote", "left-pad")
 	if p.DistTags["latest"] != "1.2.0" || len(p.Versions) != 3 {
 		t.Errorf("after an upstream publish: %v %v", p.DistTags, keys(p.Versions))
@@ -128,7 +129,7 @@ func TestRemoteAndVirtual(t *testing.T) {
 
 	// Upstream down: what is cached still serves; what is not is a 502.
 	up.Srv.Close()
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	p, resp, body = getPackument(t, admin, "npm", "left-pad")
 	if resp.StatusCode != http.StatusOK || len(p.Versions) != 3 {
 		t.Fatalf("stale packument: %d %s", resp.StatusCode, body)
