@@ -383,3 +383,47 @@ func writeTarball(t *testing.T, img v1.Image, path string) {
 		t.Fatal(err)
 	}
 }
+
+// Anonymous pulls work where the repository allows anonymous reads (the
+// client follows the Bearer challenge and gets an anonymous token), and
+// pushes without credentials are refused with the challenge.
+func TestOCIAnonymousPull(t *testing.T) {
+	s := StartServer(t, `
+repositories:
+  - {key: docker-public, format: oci, kind: local, tier: release, anonymous_read: true}
+  - {key: docker-private, format: oci, kind: local, tier: dev}
+`)
+	img, _ := random.Image(1024, 1)
+	if err := remote.Write(mustRef(t, s.Addr+"/docker-public/base:1"), img, ggcrAuth()); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustRef(t, s.Addr+"/docker-private/base:1"), img, ggcrAuth()); err != nil {
+		t.Fatal(err)
+	}
+	e := newOCIEnv(t, s) // no login
+	want, _ := img.Digest()
+	if got := strings.TrimSpace(e.must("crane", "digest", s.Addr+"/docker-public/base:1")); got != want.String() {
+		t.Fatalf("anonymous pull: %s", got)
+	}
+	e.must("skopeo", "inspect", "--tls-verify=false", "docker://"+s.Addr+"/docker-public/base:1")
+	e.mustFail("crane", "UNAUTHORIZED", "digest", s.Addr+"/docker-private/base:1")
+	e.mustFail("crane", "UNAUTHORIZED", "copy", s.Addr+"/docker-public/base:1", s.Addr+"/docker-public/base:2")
+	// The catalog lists only what an anonymous caller may read.
+	resp, err := http.Get(s.URL + "/v2/token?service=x&scope=registry:catalog:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", s.URL+"/v2/_catalog", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := ReadBody(t, resp)
+	if !strings.Contains(body, "docker-public/base") || strings.Contains(body, "docker-private") {
+		t.Fatalf("anonymous catalog: %s", body)
+	}
+}
