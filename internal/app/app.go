@@ -23,6 +23,7 @@ import (
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
 	"github.com/cofferhq/coffer/internal/meta"
+	"github.com/cofferhq/coffer/internal/meta/sqldb"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
 	"github.com/cofferhq/coffer/internal/repo"
@@ -65,6 +66,26 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
+// OpenStorage opens the metadata store and the blob store the
+// configuration names (also for the offline commands: backup, restore,
+// verify). The caller closes the store.
+func OpenStorage(ctx context.Context, cfg config.Config) (*sqldb.DB, *blobfs.Store, error) {
+	dir := cfg.Storage.DataDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, err := blobfs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, blobs, nil
+}
+
 // New builds everything. baseURL is the external URL (derived from the
 // listen address when the configuration leaves it empty).
 func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (*App, error) {
@@ -76,19 +97,11 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}
 	log := NewLogger(cfg.Log, opts.Stderr)
 	a := &App{Config: cfg, Log: log}
-	dir := cfg.Storage.DataDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	store, blobs, err := OpenStorage(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.Store = store
-	if a.Blobs, err = blobfs.New(filepath.Join(dir, "blobs")); err != nil {
-		store.Close()
-		return nil, err
-	}
+	a.Store, a.Blobs = store, blobs
 	a.Metrics = metrics.New()
 	a.Repos, err = repo.NewManager(ctx, store, a.Blobs, repo.Options{
 		Formats:       FormatNames(),

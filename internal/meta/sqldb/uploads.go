@@ -111,3 +111,14 @@ func (q *queries) InitSetting(ctx context.Context, key, value string) (string, e
 	err := q.w.QueryRowContext(ctx, `SELECT value FROM settings WHERE key=$1`, key).Scan(&v)
 	return v, q.translate(err, "setting "+key)
 }
+
+func (q *queries) SetSetting(ctx context.Context, key, value string) error {
+	_, err := q.exec(ctx, "setting "+key, `INSERT INTO settings (key, value) VALUES ($1,$2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+func (q *queries) DeleteSetting(ctx context.Context, key string) error {
+	_, err := q.exec(ctx, "setting "+key, `DELETE FROM settings WHERE key=$1`, key)
+	return err
+}
