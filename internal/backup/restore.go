@@ -119,7 +119,7 @@ func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (r
 type VerifyReport struct {
 	Blobs          int      `json:"blobs"`
 	Bytes          int64    `json:"bytes"`
-	Deep           bool     `json:"deep"` // contents hashed, not only sizes checked
+	Deep           bool     `json:"deep"`            // contents hashed, not only sizes checked
 	Missing        []string `json:"missing"`         // referenced, but no file in the blob store
 	SizeMismatch   []string `json:"size_mismatch"`   // file of another size than recorded
 	DigestMismatch []string `json:"digest_mismatch"` // content does not hash to its name
