@@ -26,6 +26,7 @@ import (
 	"github.com/cofferhq/coffer/internal/meta/sqldb"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
+	"github.com/cofferhq/coffer/internal/replicate"
 	"github.com/cofferhq/coffer/internal/repo"
 	"github.com/cofferhq/coffer/internal/server"
 )
@@ -41,6 +42,8 @@ type App struct {
 	Metrics *metrics.Metrics
 	GC      *gc.Collector
 	Server  *server.Server
+	// Replicator pushes repositories to other instances (nil: none configured).
+	Replicator *replicate.Replicator
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 }
@@ -53,6 +56,8 @@ type Options struct {
 	Getenv func(string) string
 	// Transport for upstream requests (nil: default).
 	Transport http.RoundTripper
+	// ReplicationClient sends to replication targets (nil: default).
+	ReplicationClient *http.Client
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -164,6 +169,22 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}, int64(cfg.Storage.Quota))
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
 	a.Server.SetCollector(a.GC)
+	if len(cfg.Replication) > 0 {
+		if a.Replicator, err = replicate.New(a.Repos, cfg.Replication, log, opts.ReplicationClient); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Repos.OnChange(a.Replicator.Changed)
+		a.Server.SetReplication(func() any { return a.Replicator.Status() })
+		a.Metrics.RegisterReplication(func() []metrics.ReplicationInfo {
+			var out []metrics.ReplicationInfo
+			for _, s := range a.Replicator.Status() {
+				out = append(out, metrics.ReplicationInfo{Target: s.Name, InSync: s.InSync, LagSeconds: s.LagSeconds,
+					LastSuccess: s.LastSuccess, BlobsSent: s.BlobsSent, BytesSent: s.BytesSent})
+			}
+			return out
+		})
+	}
 	return a, nil
 }
 
@@ -207,6 +228,9 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
 	go a.housekeeping(ctx)
+	if a.Replicator != nil {
+		go a.Replicator.Run(ctx)
+	}
 	if addr := opts.Getenv("COFFER_PPROF_LISTEN"); addr != "" {
 		// Profiling on its own listener, never on the public one.
 		go func() {

@@ -15,6 +15,28 @@ type Config struct {
 	Log          Log          `yaml:"log" json:"log"`
 	GC           GC           `yaml:"gc" json:"gc"`
 	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
+	// Replication pushes chosen local repositories to other Coffer
+	// instances (docs/replication.md).
+	Replication []ReplicationTarget `yaml:"replication,omitempty" json:"replication,omitempty"`
+}
+
+// ReplicationTarget is another Coffer instance that receives copies of
+// local repositories: on every change, and by a periodic full reconcile.
+type ReplicationTarget struct {
+	Name string `yaml:"name" json:"name"`
+	URL  string `yaml:"url" json:"url"` // the target's base URL
+	// Repositories are key patterns ("docker-release-*"); each matching
+	// local repository is copied to the target's repository of the same key.
+	Repositories []string `yaml:"repositories" json:"repositories"`
+	// Credentials of an administrator of the target: a token (TokenEnv or
+	// TokenFile), or a user with a password (PasswordEnv or PasswordFile).
+	TokenEnv     string `yaml:"token_env,omitempty" json:"token_env,omitempty"`
+	TokenFile    string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	Username     string `yaml:"username,omitempty" json:"username,omitempty"`
+	PasswordEnv  string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// Interval of the full reconcile (default 5m); changes are sent at once.
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 }
 
 // GC configures garbage collection.

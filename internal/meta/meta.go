@@ -328,6 +328,8 @@ type Links interface {
 	ListLinksFrom(ctx context.Context, repoID, name, source string) ([]Link, error)
 	ListLinksTo(ctx context.Context, repoID, name, target, kind string) ([]Link, error)
 	DeleteLinksFrom(ctx context.Context, repoID, name, source string) error
+	// ListRepoLinks lists every edge of a repository (replication).
+	ListRepoLinks(ctx context.Context, repoID string) ([]Link, error)
 }
 
 // Settings stores instance-wide values shared by every node.

@@ -31,6 +31,8 @@ type Server struct {
 	ready      atomic.Bool
 	handler    http.Handler
 	collector  *gc.Collector
+	// replication reports the replication targets' status (nil: none).
+	replication func() any
 }
 
 // SetCollector connects garbage collection to the management API.

@@ -122,3 +122,12 @@ func (q *queries) DeleteSetting(ctx context.Context, key string) error {
 	_, err := q.exec(ctx, "setting "+key, `DELETE FROM settings WHERE key=$1`, key)
 	return err
 }
+
+func (q *queries) ListRepoLinks(ctx context.Context, repoID string) ([]meta.Link, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT repo_id, name, source, target, kind FROM links
+		WHERE repo_id=$1 ORDER BY name, source, kind, target`, repoID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanLink)
+}
