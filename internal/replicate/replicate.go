@@ -48,10 +48,10 @@ type Status struct {
 
 // Replicator runs one loop per target.
 type Replicator struct {
-	repos   *repo.Manager
-	log     *slog.Logger
-	client  *http.Client
-	targets []*target
+	repos    *repo.Manager
+	log      *slog.Logger
+	client   *http.Client
+	targets  []*target
 	debounce time.Duration
 }
 
@@ -332,4 +332,3 @@ func (r *Replicator) Status() []Status {
 	}
 	return out
 }
-

@@ -99,7 +99,6 @@ func waitReplicated(t *testing.T, primary, secondary *Server, keys ...string) {
 	}
 }
 
-
 // Push replication between two real instances: images with a signature-
 // like referrer, raw files, tags and deprecations reach the secondary with
 // identical digests; with the secondary down the primary keeps accepting
