@@ -236,4 +236,3 @@ func TestPermissiveLayout(t *testing.T) {
 		t.Fatalf("strict: %d %s", resp.StatusCode, body)
 	}
 }
-
