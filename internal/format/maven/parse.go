@@ -99,18 +99,25 @@ func ParsePath(segs []string) (*Coord, error) {
 		}
 	}
 	dirs := segs[:len(segs)-1]
+	var gerr error
 	if name == MetadataFile {
 		v := dirs[len(dirs)-1]
 		if IsSnapshot(v) && len(dirs) >= 3 {
 			c.Kind, c.Version, c.FileVersion = VersionMetadata, v, v
 			c.Artifact = dirs[len(dirs)-2]
-			c.Group = strings.Join(dirs[:len(dirs)-2], ".")
+			c.Group, gerr = groupOf(dirs[:len(dirs)-2])
 		} else {
 			c.Kind = ArtifactMetadata
 			c.Artifact = v
-			c.Group = strings.Join(dirs[:len(dirs)-1], ".")
+			c.Group, gerr = groupOf(dirs[:len(dirs)-1])
 		}
 		c.Path = strings.Join(append(append([]string{}, dirs...), name), "/")
+		if gerr != nil {
+			return nil, layoutErr(segs, gerr.Error())
+		}
+		if err := checkGroup(c.Group); err != nil {
+			return nil, layoutErr(segs, err.Error())
+		}
 		return c, nil
 	}
 	if len(segs) < 4 {
@@ -119,8 +126,14 @@ func ParsePath(segs []string) (*Coord, error) {
 	c.Kind = File
 	c.Version = dirs[len(dirs)-1]
 	c.Artifact = dirs[len(dirs)-2]
-	c.Group = strings.Join(dirs[:len(dirs)-2], ".")
+	c.Group, gerr = groupOf(dirs[:len(dirs)-2])
+	if gerr != nil {
+		return nil, layoutErr(segs, gerr.Error())
+	}
 	c.Path = strings.Join(append(append([]string{}, dirs...), name), "/")
+	if err := checkGroup(c.Group); err != nil {
+		return nil, layoutErr(segs, err.Error())
+	}
 	if strings.HasPrefix(c.Version, "maven-metadata") {
 		return nil, layoutErr(segs, "a version cannot be named "+c.Version)
 	}
@@ -130,6 +143,8 @@ func ParsePath(segs []string) (*Coord, error) {
 	}
 	rest := name[len(prefix):]
 	switch {
+	case rest == c.Version:
+		return nil, layoutErr(segs, "the file name has no extension")
 	case strings.HasPrefix(rest, c.Version) && len(rest) > len(c.Version) && (rest[len(c.Version)] == '.' || rest[len(c.Version)] == '-'):
 		c.FileVersion = c.Version
 		rest = rest[len(c.Version):]
@@ -205,8 +220,29 @@ func parseTimestamped(s, base string) (ts string, bn, n int, ok bool) {
 	return t, bn, i, true
 }
 
+// checkGroup refuses a groupId whose folders would not give it back: the
+// layout turns each dot into a folder, so a folder name cannot hold one.
+func checkGroup(g string) error {
+	if g == "" {
+		return errs.New(errs.Invalid, "the groupId is missing")
+	}
+	return nil
+}
+
+func groupOf(dirs []string) (string, error) {
+	for _, d := range dirs {
+		if strings.Contains(d, ".") {
+			return "", errs.New(errs.Invalid, "groupId folder %q contains a dot (the layout turns each dot of a groupId into a folder)", d)
+		}
+	}
+	return strings.Join(dirs, "."), nil
+}
+
 // checkSegment allows the characters Maven coordinates use.
 func checkSegment(s string) error {
+	if s == "" {
+		return errs.New(errs.Invalid, "empty path segment")
+	}
 	if len(s) > 255 {
 		return errs.New(errs.Invalid, "a path segment is longer than 255 bytes")
 	}
