@@ -107,6 +107,20 @@ type Repository struct {
 	// virtual
 	Members       []string `yaml:"members,omitempty" json:"members,omitempty"`
 	DefaultDeploy string   `yaml:"default_deploy,omitempty" json:"default_deploy,omitempty"`
+
+	// Maven holds the settings of maven repositories (nil: the defaults).
+	Maven *MavenSettings `yaml:"maven,omitempty" json:"maven,omitempty"`
+}
+
+// MavenSettings are the per-repository settings of the maven format.
+type MavenSettings struct {
+	// VersionPolicy is release (no -SNAPSHOT versions), snapshot (only
+	// -SNAPSHOT versions) or mixed; default: release on release-tier local
+	// repositories, mixed elsewhere.
+	VersionPolicy string `yaml:"version_policy,omitempty" json:"version_policy,omitempty"`
+	// LayoutPolicy is strict (only Maven 2 layout paths are accepted, the
+	// default) or permissive (other paths are stored as plain files).
+	LayoutPolicy string `yaml:"layout_policy,omitempty" json:"layout_policy,omitempty"`
 }
 
 // Upstream is a remote repository's source.

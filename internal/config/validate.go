@@ -183,6 +183,17 @@ func validateRepos(c *collector, repos []Repository, opts Options, existing map[
 		if r.NegativeTTL < 0 {
 			add("negative_ttl", "must not be negative")
 		}
+		if m := r.Maven; m != nil {
+			if r.Format != "maven" {
+				add("maven", "only maven repositories have maven settings")
+			}
+			if m.VersionPolicy != "" && !slices.Contains([]string{"release", "snapshot", "mixed"}, m.VersionPolicy) {
+				add("maven", "version_policy %q is not one of release, snapshot, mixed", m.VersionPolicy)
+			}
+			if m.LayoutPolicy != "" && !slices.Contains([]string{"strict", "permissive"}, m.LayoutPolicy) {
+				add("maven", "layout_policy %q is not one of strict, permissive", m.LayoutPolicy)
+			}
+		}
 		// remote
 		if r.Kind == "remote" {
 			if r.Upstream == nil || r.Upstream.URL == "" {

@@ -65,6 +65,7 @@ func (a *api) routes() []route {
 		{"GET /api/v1/repositories/{key}/tags", a.listTags, "Tags of a package name (?name=; OCI image tags, npm dist-tags).", "", "TagList"},
 		{"DELETE /api/v1/repositories/{key}/tags", a.untag, "Remove a tag (?name=&tag=) without touching what it points to, as the tier allows.", "", ""},
 		{"GET /api/v1/search/artifacts", a.searchArtifacts, "Search artifacts by path substring (q) across readable repositories (repo=a,b).", "", "ArtifactPage"},
+		{"GET /api/v1/search/maven", a.searchMaven, "Search Maven components by groupId (g; a trailing * for a prefix), artifactId (a), version (v) across readable maven repositories (repo=a,b).", "", "MavenSearch"},
 		{"GET /api/v1/storage", a.storage, "Storage usage: logical per repository, physical for the instance, dedupe ratio (admin).", "", "Storage"},
 		{"GET /api/v1/users", a.listUsers, "List users (admin).", "", "UserList"},
 		{"POST /api/v1/users", a.createUser, "Create a user (admin).", "UserCreate", "User"},

@@ -160,6 +160,8 @@ func TestEveryRouteAnswers(t *testing.T) {
 		{"DELETE /api/v1/repositories/{key}/tags", "DELETE", "/api/v1/repositories/raw-release/tags?name=team/api&tag=latest", nil, 409, nil},
 		{"GET /api/v1/search/artifacts", "GET", "/api/v1/search/artifacts?q=A.TXT", nil, 200, all(eq("dir/a.txt", "items", 0, "path"), eq(nil, "items", 1))},
 		{"GET /api/v1/search/artifacts", "GET", "/api/v1/search/artifacts?q=app&repo=raw-dev", nil, 200, eq(nil, "items", 0)},
+		{"GET /api/v1/search/maven", "GET", "/api/v1/search/maven?g=com.acme&a=lib", nil, 200, eq(nil, "items", 0)}, // no maven repository here: see format/maven
+		{"GET /api/v1/search/maven", "GET", "/api/v1/search/maven", nil, 400, nil},
 		{"GET /api/v1/storage", "GET", "/api/v1/storage", nil, 200, all(eq(4.0, "physical", "blobs"), eq(25.0, "logical_bytes"), eq(25.0, "physical", "bytes"))},
 		{"GET /api/v1/users", "GET", "/api/v1/users", nil, 200, all(isList(2), eq("admin", 0, "name"), eq(true, 0, "admin"))},
 		{"POST /api/v1/users", "POST", "/api/v1/users", obj{"name": "bob", "password": "bob-password", "email": "bob@example.com"}, 201, all(eq("bob", "name"), eq(false, "admin"))},

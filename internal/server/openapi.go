@@ -114,6 +114,7 @@ func schemas() map[string]any {
 		"max_upload_size": map[string]any{"description": "bytes, or a string like 512MiB"},
 		"upstream":        obj(map[string]any{"url": str, "username": str, "password_env": str, "password_file": str, "timeout": str}, "url"),
 		"metadata_ttl":    str, "negative_ttl": str, "members": strs, "default_deploy": str,
+		"maven": obj(map[string]any{"version_policy": enum("release", "snapshot", "mixed"), "layout_policy": enum("strict", "permissive")}),
 	}
 	repoProps := map[string]any{}
 	for k, v := range decl {
@@ -144,7 +145,9 @@ func schemas() map[string]any {
 		"Artifact":        artifact,
 		"ArtifactPage":    obj(map[string]any{"items": arr(ref("Artifact")), "next": map[string]any{"type": "string", "description": "Cursor for the next page (after=)."}}),
 		"DeleteResult":    obj(map[string]any{"deleted": intT}),
-		"GCRequest":       obj(map[string]any{"dry_run": boolT}),
+		"MavenSearch": obj(map[string]any{"items": arr(obj(map[string]any{"repo": str, "group_id": str, "artifact_id": str, "version": str,
+			"deprecated": boolT, "files": arr(obj(map[string]any{"path": str, "size": intT, "sha256": str, "download_uri": str}))}))}),
+		"GCRequest": obj(map[string]any{"dry_run": boolT}),
 		"ReplicationStatus": obj(map[string]any{"targets": arr(obj(map[string]any{"name": str, "url": str, "repositories": strs,
 			"in_sync": boolT, "lag_seconds": map[string]any{"type": "number"}, "last_success": when, "last_error": str, "last_error_at": when,
 			"passes": intT, "blobs_sent": intT, "bytes_sent": intT, "changes": intT}))}),
