@@ -22,6 +22,7 @@ import (
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
+	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
@@ -39,7 +40,9 @@ type App struct {
 	Auth    *auth.Service
 	Metrics *metrics.Metrics
 	GC      *gc.Collector
-	Server  *server.Server
+	// Retention applies repositories' retention rules.
+	Retention *lifecycle.Retention
+	Server    *server.Server
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 }
@@ -151,6 +154,8 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}, int64(cfg.Storage.Quota))
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
 	a.Server.SetCollector(a.GC)
+	a.Retention = lifecycle.NewRetention(a.Repos, a.Server.Format, log)
+	a.Server.SetRetention(a.Retention)
 	return a, nil
 }
 
@@ -194,6 +199,7 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
 	go a.housekeeping(ctx)
+	go a.retentionSchedule(ctx)
 	if addr := opts.Getenv("COFFER_PPROF_LISTEN"); addr != "" {
 		// Profiling on its own listener, never on the public one.
 		go func() {
@@ -269,6 +275,27 @@ func (a *App) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// retentionSchedule runs retention over every local repository on its
+// interval (repositories without rules keep everything).
+func (a *App) retentionSchedule(ctx context.Context) {
+	every := a.Config.Retention.Interval.D()
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.Retention.Run(ctx, nil, false); err != nil && ctx.Err() == nil {
+			a.Log.Warn("retention failed", "err", err)
 		}
 	}
 }

@@ -14,6 +14,7 @@ type Config struct {
 	Storage      Storage      `yaml:"storage" json:"storage"`
 	Log          Log          `yaml:"log" json:"log"`
 	GC           GC           `yaml:"gc" json:"gc"`
+	Retention    RetentionJob `yaml:"retention" json:"retention"`
 	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
 }
 
@@ -85,6 +86,10 @@ type Repository struct {
 	// virtual
 	Members       []string `yaml:"members,omitempty" json:"members,omitempty"`
 	DefaultDeploy string   `yaml:"default_deploy,omitempty" json:"default_deploy,omitempty"`
+
+	// lifecycle (local repositories)
+	Retention *Retention `yaml:"retention,omitempty" json:"retention,omitempty"`
+	Promotion *Promotion `yaml:"promotion,omitempty" json:"promotion,omitempty"`
 }
 
 // Upstream is a remote repository's source.
@@ -105,9 +110,10 @@ func Defaults() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 			UploadTTL:       Duration(24 * time.Hour),
 		},
-		Storage: Storage{DataDir: "./coffer-data", QuotaWarning: 70},
-		Log:     Log{Format: "text", Level: "info"},
-		GC:      GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
+		Storage:   Storage{DataDir: "./coffer-data", QuotaWarning: 70},
+		Log:       Log{Format: "text", Level: "info"},
+		GC:        GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
+		Retention: RetentionJob{Interval: Duration(24 * time.Hour)},
 	}
 }
 

@@ -48,7 +48,7 @@ type route struct {
 // routes is the API's table; the OpenAPI document lists the same paths
 // (a test keeps the two in step).
 func (a *api) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/openapi.json", a.openapi, "This document.", "", ""},
 		{"GET /api/v1/whoami", a.whoami, "Who the caller is (user, groups, token scopes).", "", "WhoAmI"},
 		{"GET /api/v1/repositories", a.listRepos, "Repositories the caller may read.", "", "RepositoryList"},
@@ -86,7 +86,7 @@ func (a *api) routes() []route {
 		{"POST /api/v1/gc", a.runGC, "Run garbage collection now (admin); {\"dry_run\": true} only reports what would be reclaimed.", "GCRequest", "GCReport"},
 		{"GET /api/v1/gc", a.lastGC, "The last garbage collection's report (admin).", "", "GCReport"},
 		{"GET /api/v1/audit", a.listAudit, "Audit events, newest first (repo, before, limit) (admin).", "", "AuditList"},
-	}
+	}, a.lifecycleRoutes()...)
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
