@@ -22,6 +22,7 @@ import (
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
+	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/meta/sqldb"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
@@ -44,6 +45,8 @@ type App struct {
 	Server  *server.Server
 	// Replicator pushes repositories to other instances (nil: none configured).
 	Replicator *replicate.Replicator
+	// Retention applies repositories' retention rules.
+	Retention *lifecycle.Retention
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 }
@@ -185,6 +188,8 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 			return out
 		})
 	}
+	a.Retention = lifecycle.NewRetention(a.Repos, a.Server.Format, log)
+	a.Server.SetRetention(a.Retention)
 	return a, nil
 }
 
@@ -231,6 +236,7 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 	if a.Replicator != nil {
 		go a.Replicator.Run(ctx)
 	}
+	go a.retentionSchedule(ctx)
 	if addr := opts.Getenv("COFFER_PPROF_LISTEN"); addr != "" {
 		// Profiling on its own listener, never on the public one.
 		go func() {
@@ -306,6 +312,27 @@ func (a *App) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// retentionSchedule runs retention over every local repository on its
+// interval (repositories without rules keep everything).
+func (a *App) retentionSchedule(ctx context.Context) {
+	every := a.Config.Retention.Interval.D()
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.Retention.Run(ctx, nil, false); err != nil && ctx.Err() == nil {
+			a.Log.Warn("retention failed", "err", err)
 		}
 	}
 }

@@ -14,6 +14,7 @@ type Config struct {
 	Storage      Storage      `yaml:"storage" json:"storage"`
 	Log          Log          `yaml:"log" json:"log"`
 	GC           GC           `yaml:"gc" json:"gc"`
+	Retention    RetentionJob `yaml:"retention" json:"retention"`
 	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
 	// Replication pushes chosen local repositories to other Coffer
 	// instances (docs/replication.md).
@@ -110,6 +111,10 @@ type Repository struct {
 
 	// Maven holds the settings of maven repositories (nil: the defaults).
 	Maven *MavenSettings `yaml:"maven,omitempty" json:"maven,omitempty"`
+
+	// lifecycle (local repositories)
+	Retention *Retention `yaml:"retention,omitempty" json:"retention,omitempty"`
+	Promotion *Promotion `yaml:"promotion,omitempty" json:"promotion,omitempty"`
 }
 
 // MavenSettings are the per-repository settings of the maven format.
@@ -141,9 +146,10 @@ func Defaults() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 			UploadTTL:       Duration(24 * time.Hour),
 		},
-		Storage: Storage{DataDir: "./coffer-data", QuotaWarning: 70},
-		Log:     Log{Format: "text", Level: "info"},
-		GC:      GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
+		Storage:   Storage{DataDir: "./coffer-data", QuotaWarning: 70},
+		Log:       Log{Format: "text", Level: "info"},
+		GC:        GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
+		Retention: RetentionJob{Interval: Duration(24 * time.Hour)},
 	}
 }
 

@@ -60,6 +60,9 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 	if cfg.GC.Grace < Duration(time.Second) {
 		c.add("gc.grace", []any{"gc", "grace"}, "must be at least 1s (it protects uploads in flight)")
 	}
+	if cfg.Retention.Interval < 0 {
+		c.add("retention.interval", []any{"retention", "interval"}, "must not be negative (0 disables the schedule)")
+	}
 	if cfg.GC.Interval < 0 {
 		c.add("gc.interval", []any{"gc", "interval"}, "must not be negative (0 disables the schedule)")
 	}
@@ -226,6 +229,7 @@ func validateRepos(c *collector, repos []Repository, opts Options, existing map[
 				add("upstream", "only remote repositories have an upstream")
 			}
 		}
+		validateLifecycle(r, add)
 		// virtual
 		if r.Kind == "virtual" {
 			if len(r.Members) == 0 {

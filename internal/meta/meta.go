@@ -373,6 +373,7 @@ type Tx interface {
 	Tokens
 	Permissions
 	Audit
+	Lifecycle
 }
 
 // Store is the metadata store.
@@ -383,4 +384,29 @@ type Store interface {
 	// Ping checks the store answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Pin marks a package version (a raw path: Name the path, Version "") as in
+// use: retention never expires it.
+type Pin struct {
+	RepoID    string
+	Name      string
+	Version   string
+	Reason    string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// Lifecycle stores what retention and promotion need beyond the other roles.
+type Lifecycle interface {
+	// PutPin creates or replaces a pin.
+	PutPin(ctx context.Context, p *Pin) error
+	DeletePin(ctx context.Context, repoID, name, version string) error
+	// ListPins returns a repository's pins in (name, version) order.
+	ListPins(ctx context.Context, repoID string) ([]*Pin, error)
+	// LastDownloads returns, by component ID, the latest download of any
+	// asset of each component of a repository that was ever downloaded.
+	LastDownloads(ctx context.Context, repoID string) (map[string]time.Time, error)
+	// ListLinksOfKind returns every link of one kind in a repository.
+	ListLinksOfKind(ctx context.Context, repoID, kind string) ([]Link, error)
 }

@@ -48,7 +48,7 @@ type route struct {
 // routes is the API's table; the OpenAPI document lists the same paths
 // (a test keeps the two in step).
 func (a *api) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/openapi.json", a.openapi, "This document.", "", ""},
 		{"GET /api/v1/whoami", a.whoami, "Who the caller is (user, groups, token scopes).", "", "WhoAmI"},
 		{"GET /api/v1/repositories", a.listRepos, "Repositories the caller may read.", "", "RepositoryList"},
@@ -91,7 +91,7 @@ func (a *api) routes() []route {
 		{"POST /api/v1/replication/repositories/{key}", a.applyReplica, "Make a local repository equal to a replica state; lists missing blobs first (?dry=true: only list) (admin).", "ReplicaState", "ReplicaResult"},
 		{"PUT /api/v1/replication/blobs/{digest}", a.receiveBlob, "Receive a blob for replication, verified against its digest; Content-Length required (admin).", "", ""},
 		{"GET /api/v1/audit", a.listAudit, "Audit events, newest first (repo, before, limit) (admin).", "", "AuditList"},
-	}
+	}, a.lifecycleRoutes()...)
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -46,7 +46,7 @@ func (a *api) openapiDoc() map[string]any {
 		}
 		status := "200"
 		switch {
-		case method == "POST" && rt.out != "ApplyResult" && rt.out != "DeprecationResult":
+		case method == "POST" && rt.out != "ApplyResult" && rt.out != "DeprecationResult" && !postAnswers200[rt.out]:
 			status = "201"
 		case rt.out == "" && method != "GET":
 			status = "204"
@@ -133,7 +133,7 @@ func schemas() map[string]any {
 		"expires_at": when, "created_at": when, "last_used_at": when, "token": map[string]any{"type": "string", "description": "The secret; only in the creation response."}})
 	perm := obj(map[string]any{"id": str, "principal_type": enum("user", "group", "anonymous"), "principal": str, "repos": str, "actions": strs, "created_at": when})
 	group := obj(map[string]any{"name": str, "description": str, "members": strs}, "name")
-	return map[string]any{
+	out := map[string]any{
 		"Error": obj(map[string]any{"error": obj(map[string]any{"code": str, "message": str,
 			"problems": arr(obj(map[string]any{"line": intT, "field": str, "message": str}))})}),
 		"WhoAmI":          obj(map[string]any{"name": str, "anonymous": boolT, "admin": boolT, "groups": strs, "token": obj(map[string]any{"id": str, "name": str, "scopes": arr(ref("Scope"))})}),
@@ -182,4 +182,8 @@ func schemas() map[string]any {
 		"AuditList": arr(obj(map[string]any{"id": str, "at": when, "actor": str, "action": str, "repo": str, "path": str,
 			"detail": map[string]any{"type": "object"}})),
 	}
+	for k, v := range lifecycleSchemas() {
+		out[k] = v
+	}
+	return out
 }
