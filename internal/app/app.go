@@ -13,17 +13,15 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/auth"
-	blobfs "github.com/cofferhq/coffer/internal/blob/fs"
+	"github.com/cofferhq/coffer/internal/blob"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
 	"github.com/cofferhq/coffer/internal/meta"
-	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
 	"github.com/cofferhq/coffer/internal/repo"
 	"github.com/cofferhq/coffer/internal/server"
@@ -34,7 +32,7 @@ type App struct {
 	Config  config.Config
 	Log     *slog.Logger
 	Store   meta.Store
-	Blobs   *blobfs.Store
+	Blobs   blob.Store
 	Repos   *repo.Manager
 	Auth    *auth.Service
 	Metrics *metrics.Metrics
@@ -80,12 +78,12 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	store, err := openMeta(ctx, cfg.Storage, opts.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	a.Store = store
-	if a.Blobs, err = blobfs.New(filepath.Join(dir, "blobs")); err != nil {
+	if a.Blobs, err = openBlobs(ctx, cfg.Storage, opts.Getenv); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -254,7 +252,7 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.Log.Info("expired upload sessions", "count", n)
 		}
 		// Files older than any live session can be are orphans (a crash).
-		if n, b, err := a.Blobs.RemoveStaleUploads(time.Now().Add(-ttl - time.Hour)); err != nil {
+		if n, b, err := removeStaleUploads(ctx, a.Blobs, time.Now().Add(-ttl-time.Hour)); err != nil {
 			a.Log.Warn("removing stale uploads", "err", err)
 		} else if n > 0 {
 			a.Log.Info("removed stale uploads", "files", n, "bytes", b)

@@ -30,6 +30,14 @@ type Dialect struct {
 	IsUnique func(err error) bool
 	// IsForeignKey reports whether err is a foreign-key violation.
 	IsForeignKey func(err error) bool
+	// NoStmtCache runs queries straight on the pool (a driver that
+	// prepares and caches statements per connection itself, as pgx does).
+	NoStmtCache bool
+	// LockKey, when set, is a statement taking a transaction-scoped lock on
+	// its one text argument: read-modify-write sequences on one key (an
+	// asset's path) are serialized with it. Without it the engine is
+	// assumed to run one writer at a time (SQLite).
+	LockKey string
 }
 
 type execer interface {
@@ -68,10 +76,30 @@ func Open(ctx context.Context, read, write *sql.DB, d Dialect) (*DB, error) {
 	if err := Migrate(ctx, write, d.Goose); err != nil {
 		return nil, err
 	}
+	return OpenMigrated(read, write, d)
+}
+
+// OpenMigrated wraps pools whose database the caller already migrated
+// (under its own lock, say).
+func OpenMigrated(read, write *sql.DB, d Dialect) (*DB, error) {
 	rc, wc := newStmtCache(read), newStmtCache(write)
 	db := &DB{queries: queries{r: rc, w: wc, d: &d}, read: read, write: write, caches: []*stmtCache{rc, wc}}
+	if d.NoStmtCache {
+		db.queries.r, db.queries.w = read, write
+	}
 	db.queries.db = db
 	return db, nil
+}
+
+// lockKey serializes, on engines with concurrent writers, the transactions
+// that read and then write the row(s) of one key. It must run inside a
+// transaction (see atomic).
+func (q *queries) lockKey(ctx context.Context, key string) error {
+	if q.d.LockKey == "" {
+		return nil
+	}
+	_, err := q.w.ExecContext(ctx, q.d.LockKey, key)
+	return err
 }
 
 // Migrate applies the embedded migrations.
@@ -111,7 +139,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx meta.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	ex := txExec{tx: tx, cache: db.caches[1]}
+	var ex execer = txExec{tx: tx, cache: db.caches[1]}
+	if db.d.NoStmtCache {
+		ex = tx
+	}
 	err = fn(&queries{r: ex, w: ex, d: db.d})
 	if err != nil {
 		tx.Rollback()
@@ -279,6 +310,9 @@ func (q *queries) GetAsset(ctx context.Context, repoID, path string) (*meta.Asse
 
 func (q *queries) PutAsset(ctx context.Context, a *meta.Asset) error {
 	return q.atomic(ctx, func(q *queries) error {
+		if err := q.lockKey(ctx, "asset "+a.RepoID+" "+a.Path); err != nil {
+			return err
+		}
 		var oldSize int64
 		var had bool
 		err := q.w.QueryRowContext(ctx, `SELECT size FROM assets WHERE repo_id=$1 AND path=$2`, a.RepoID, a.Path).Scan(&oldSize)
@@ -376,11 +410,11 @@ func (q *queries) ListAssets(ctx context.Context, repoID string, aq meta.AssetQu
 	if limit <= 0 {
 		limit = 1000
 	}
-	lower := aq.Prefix
+	lower, op := aq.Prefix, ">="
 	if aq.After >= lower {
-		lower = aq.After + "\x00"
+		lower, op = aq.After, ">" // no NUL byte tricks: PostgreSQL text cannot hold one
 	}
-	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path >= $2`
+	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path ` + op + ` $2`
 	args := []any{repoID, lower}
 	if end := prefixEnd(aq.Prefix); aq.Prefix != "" && end != "" {
 		query += ` AND path < $3`
