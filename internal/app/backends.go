@@ -8,6 +8,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/blob"
 	blobfs "github.com/cofferhq/coffer/internal/blob/fs"
+	"github.com/cofferhq/coffer/internal/blob/s3"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/meta/postgres"
@@ -34,7 +35,33 @@ func openMeta(ctx context.Context, st config.Storage, getenv func(string) string
 
 // openBlobs opens the blob store the configuration selects.
 func openBlobs(ctx context.Context, st config.Storage, getenv func(string) string) (blob.Store, error) {
-	return blobfs.New(filepath.Join(st.DataDir, "blobs"))
+	c := st.Blobs.S3
+	if c == nil {
+		return blobfs.New(filepath.Join(st.DataDir, "blobs"))
+	}
+	access := c.AccessKey
+	if access == "" {
+		var err error
+		if access, err = secret(getenv, c.AccessKeyEnv, c.AccessKeyFile); err != nil {
+			return nil, fmt.Errorf("storage.blobs.s3.access_key_file: %w", err)
+		}
+	}
+	key, err := secret(getenv, c.SecretKeyEnv, c.SecretKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("storage.blobs.s3.secret_key_file: %w", err)
+	}
+	var ttl time.Duration
+	if c.Redirect {
+		ttl = c.RedirectTTL.D()
+		if ttl == 0 {
+			ttl = 5 * time.Minute
+		}
+	}
+	return s3.New(ctx, s3.Options{
+		Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, Prefix: c.Prefix,
+		AccessKey: access, SecretKey: key, PathStyle: c.PathStyle, PartSize: int64(c.PartSize),
+		RedirectTTL: ttl, CreateBucket: c.CreateBucket,
+	})
 }
 
 func secret(getenv func(string) string, env, file string) (string, error) {

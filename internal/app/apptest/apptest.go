@@ -1,6 +1,8 @@
 // Package apptest starts a whole Coffer in-process on a loopback httptest
 // server, with real SQLite and real blob files in a temporary directory,
-// for handler and integration tests.
+// for handler and integration tests. $COFFER_TEST_BACKENDS selects other
+// back-ends for every Env (see UseBackends): the same tests then run on
+// PostgreSQL and/or S3.
 package apptest
 
 import (
@@ -35,6 +37,7 @@ func New(t testing.TB, yamlConfig string) *Env {
 		t.Fatalf("config: %v", err)
 	}
 	cfg.Storage.DataDir = t.TempDir()
+	secrets := UseBackends(t, &cfg.Storage)
 	cfg.Log.Level = "warn"
 	if testing.Verbose() {
 		cfg.Log.Level = "debug"
@@ -48,7 +51,7 @@ func New(t testing.TB, yamlConfig string) *Env {
 			if k == "COFFER_ADMIN_PASSWORD" {
 				return AdminPassword
 			}
-			return ""
+			return secrets[k]
 		},
 	})
 	if err != nil {

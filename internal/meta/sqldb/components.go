@@ -77,7 +77,7 @@ func (q *queries) ListComponentNames(ctx context.Context, repoID string, nq meta
 	// tricks: PostgreSQL text cannot hold one.
 	lower, op := nq.Prefix, ">="
 	if nq.After >= lower {
-		lower, op = nq.After, ">"
+		lower, op = afterBound(nq.After)
 	}
 	query := `SELECT DISTINCT name FROM components WHERE repo_id=$1 AND name ` + op + ` $2`
 	args := []any{repoID, lower}

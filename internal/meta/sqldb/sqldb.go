@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
@@ -90,6 +91,8 @@ func OpenMigrated(read, write *sql.DB, d Dialect) (*DB, error) {
 	db.queries.db = db
 	return db, nil
 }
+
+func assetKey(repoID, path string) string { return "asset " + repoID + " " + path }
 
 // lockKey serializes, on engines with concurrent writers, the transactions
 // that read and then write the row(s) of one key. It must run inside a
@@ -304,13 +307,22 @@ func scanAsset(s interface{ Scan(...any) error }) (*meta.Asset, error) {
 }
 
 func (q *queries) GetAsset(ctx context.Context, repoID, path string) (*meta.Asset, error) {
+	// Inside a transaction the read decides a write (overwrite policy,
+	// "created or unchanged"): on engines with concurrent writers it takes
+	// the path's lock first, so a concurrent writer of the same path waits
+	// and this read sees its commit.
+	if q.db == nil {
+		if err := q.lockKey(ctx, assetKey(repoID, path)); err != nil {
+			return nil, err
+		}
+	}
 	a, err := scanAsset(q.r.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE repo_id=$1 AND path=$2`, repoID, path))
 	return a, q.translate(err, "artifact "+path)
 }
 
 func (q *queries) PutAsset(ctx context.Context, a *meta.Asset) error {
 	return q.atomic(ctx, func(q *queries) error {
-		if err := q.lockKey(ctx, "asset "+a.RepoID+" "+a.Path); err != nil {
+		if err := q.lockKey(ctx, assetKey(a.RepoID, a.Path)); err != nil {
 			return err
 		}
 		var oldSize int64
@@ -392,6 +404,28 @@ func (q *queries) DeleteAsset(ctx context.Context, repoID, path string) error {
 	})
 }
 
+// afterBound turns "strictly after cursor" into a bound PostgreSQL
+// accepts (text must be valid UTF-8 without NUL): a cursor ending in bytes
+// no UTF-8 text holds ("dir/\xff", skip a whole folder) becomes "at or
+// after the end of its valid prefix"; the result is the same on SQLite.
+func afterBound(cursor string) (string, string) {
+	if utf8.ValidString(cursor) {
+		return cursor, ">"
+	}
+	i := 0
+	for i < len(cursor) {
+		r, n := utf8.DecodeRuneInString(cursor[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
+	}
+	if end := prefixEnd(cursor[:i]); end != "" && utf8.ValidString(end) {
+		return end, ">="
+	}
+	return cursor[:i], ">"
+}
+
 // prefixEnd returns the smallest string greater than every string that
 // starts with prefix, for a half-open range scan over the path index.
 func prefixEnd(prefix string) string {
@@ -412,7 +446,7 @@ func (q *queries) ListAssets(ctx context.Context, repoID string, aq meta.AssetQu
 	}
 	lower, op := aq.Prefix, ">="
 	if aq.After >= lower {
-		lower, op = aq.After, ">" // no NUL byte tricks: PostgreSQL text cannot hold one
+		lower, op = afterBound(aq.After)
 	}
 	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path ` + op + ` $2`
 	args := []any{repoID, lower}
