@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -247,6 +248,10 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Server.SetReady(true)
+	// Start-up work (migrations, hashing a generated admin password with
+	// argon2id's 19 MiB) leaves heap the runtime would return only slowly:
+	// give it back now, so that an idle server is small.
+	debug.FreeOSMemory()
 	a.Log.Info("coffer listening", "addr", addr, "base_url", base, "data_dir", cfg.Storage.DataDir, "formats", FormatNames())
 	if addrFile != "" {
 		if err := os.WriteFile(addrFile, []byte(addr), 0o644); err != nil {
