@@ -216,6 +216,11 @@ type Blobs interface {
 	// MarkGarbage marks up to limit live blobs that nothing references and
 	// nobody leased since cutoff as deleting, and returns them.
 	MarkGarbage(ctx context.Context, cutoff time.Time, limit int) ([]*Blob, error)
+	// MarkGarbageAfter looks at the next scan blob rows in digest order
+	// after the cursor, marks those MarkGarbage would take, and returns them
+	// with the cursor of the next call ("" once every row was looked at): a
+	// whole collection is one pass over the table, whatever is garbage.
+	MarkGarbageAfter(ctx context.Context, cutoff time.Time, after string, scan int) (marked []*Blob, next string, err error)
 	// ListGarbage returns, without marking them, the blobs MarkGarbage would
 	// take (digest order, after the cursor): a dry run.
 	ListGarbage(ctx context.Context, cutoff time.Time, after string, limit int) ([]*Blob, error)
