@@ -22,9 +22,12 @@ import (
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
+	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/meta"
+	"github.com/cofferhq/coffer/internal/meta/sqldb"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
+	"github.com/cofferhq/coffer/internal/replicate"
 	"github.com/cofferhq/coffer/internal/repo"
 	"github.com/cofferhq/coffer/internal/server"
 )
@@ -40,6 +43,10 @@ type App struct {
 	Metrics *metrics.Metrics
 	GC      *gc.Collector
 	Server  *server.Server
+	// Replicator pushes repositories to other instances (nil: none configured).
+	Replicator *replicate.Replicator
+	// Retention applies repositories' retention rules.
+	Retention *lifecycle.Retention
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 }
@@ -52,6 +59,8 @@ type Options struct {
 	Getenv func(string) string
 	// Transport for upstream requests (nil: default).
 	Transport http.RoundTripper
+	// ReplicationClient sends to replication targets (nil: default).
+	ReplicationClient *http.Client
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -65,6 +74,26 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
+// OpenStorage opens the metadata store and the blob store the
+// configuration names (also for the offline commands: backup, restore,
+// verify). The caller closes the store.
+func OpenStorage(ctx context.Context, cfg config.Config) (*sqldb.DB, *blobfs.Store, error) {
+	dir := cfg.Storage.DataDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, err := blobfs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, blobs, nil
+}
+
 // New builds everything. baseURL is the external URL (derived from the
 // listen address when the configuration leaves it empty).
 func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (*App, error) {
@@ -76,19 +105,11 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}
 	log := NewLogger(cfg.Log, opts.Stderr)
 	a := &App{Config: cfg, Log: log}
-	dir := cfg.Storage.DataDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	store, blobs, err := OpenStorage(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.Store = store
-	if a.Blobs, err = blobfs.New(filepath.Join(dir, "blobs")); err != nil {
-		store.Close()
-		return nil, err
-	}
+	a.Store, a.Blobs = store, blobs
 	a.Metrics = metrics.New()
 	a.Repos, err = repo.NewManager(ctx, store, a.Blobs, repo.Options{
 		Formats:       FormatNames(),
@@ -151,6 +172,24 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}, int64(cfg.Storage.Quota))
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
 	a.Server.SetCollector(a.GC)
+	if len(cfg.Replication) > 0 {
+		if a.Replicator, err = replicate.New(a.Repos, cfg.Replication, log, opts.ReplicationClient); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Repos.OnChange(a.Replicator.Changed)
+		a.Server.SetReplication(func() any { return a.Replicator.Status() })
+		a.Metrics.RegisterReplication(func() []metrics.ReplicationInfo {
+			var out []metrics.ReplicationInfo
+			for _, s := range a.Replicator.Status() {
+				out = append(out, metrics.ReplicationInfo{Target: s.Name, InSync: s.InSync, LagSeconds: s.LagSeconds,
+					LastSuccess: s.LastSuccess, BlobsSent: s.BlobsSent, BytesSent: s.BytesSent})
+			}
+			return out
+		})
+	}
+	a.Retention = lifecycle.NewRetention(a.Repos, a.Server.Format, log)
+	a.Server.SetRetention(a.Retention)
 	return a, nil
 }
 
@@ -194,6 +233,10 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
 	go a.housekeeping(ctx)
+	if a.Replicator != nil {
+		go a.Replicator.Run(ctx)
+	}
+	go a.retentionSchedule(ctx)
 	if addr := opts.Getenv("COFFER_PPROF_LISTEN"); addr != "" {
 		// Profiling on its own listener, never on the public one.
 		go func() {
@@ -269,6 +312,27 @@ func (a *App) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// retentionSchedule runs retention over every local repository on its
+// interval (repositories without rules keep everything).
+func (a *App) retentionSchedule(ctx context.Context) {
+	every := a.Config.Retention.Interval.D()
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.Retention.Run(ctx, nil, false); err != nil && ctx.Err() == nil {
+			a.Log.Warn("retention failed", "err", err)
 		}
 	}
 }
