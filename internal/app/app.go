@@ -13,19 +13,17 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/auth"
-	blobfs "github.com/cofferhq/coffer/internal/blob/fs"
+	"github.com/cofferhq/coffer/internal/blob"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
 	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/meta"
-	"github.com/cofferhq/coffer/internal/meta/sqldb"
-	"github.com/cofferhq/coffer/internal/meta/sqlite"
 	"github.com/cofferhq/coffer/internal/metrics"
 	"github.com/cofferhq/coffer/internal/replicate"
 	"github.com/cofferhq/coffer/internal/repo"
@@ -37,7 +35,7 @@ type App struct {
 	Config  config.Config
 	Log     *slog.Logger
 	Store   meta.Store
-	Blobs   *blobfs.Store
+	Blobs   blob.Store
 	Repos   *repo.Manager
 	Auth    *auth.Service
 	Metrics *metrics.Metrics
@@ -76,17 +74,20 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // OpenStorage opens the metadata store and the blob store the
 // configuration names (also for the offline commands: backup, restore,
-// verify). The caller closes the store.
-func OpenStorage(ctx context.Context, cfg config.Config) (*sqldb.DB, *blobfs.Store, error) {
-	dir := cfg.Storage.DataDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// verify). getenv reads secrets (nil: os.Getenv). The caller closes the
+// store.
+func OpenStorage(ctx context.Context, cfg config.Config, getenv func(string) string) (meta.Store, blob.Store, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := os.MkdirAll(cfg.Storage.DataDir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	store, err := openMeta(ctx, cfg.Storage, getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	blobs, err := blobfs.New(filepath.Join(dir, "blobs"))
+	blobs, err := openBlobs(ctx, cfg.Storage, getenv)
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -105,7 +106,7 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}
 	log := NewLogger(cfg.Log, opts.Stderr)
 	a := &App{Config: cfg, Log: log}
-	store, blobs, err := OpenStorage(ctx, cfg)
+	store, blobs, err := OpenStorage(ctx, cfg, opts.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +248,10 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Server.SetReady(true)
+	// Start-up work (migrations, hashing a generated admin password with
+	// argon2id's 19 MiB) leaves heap the runtime would return only slowly:
+	// give it back now, so that an idle server is small.
+	debug.FreeOSMemory()
 	a.Log.Info("coffer listening", "addr", addr, "base_url", base, "data_dir", cfg.Storage.DataDir, "formats", FormatNames())
 	if addrFile != "" {
 		if err := os.WriteFile(addrFile, []byte(addr), 0o644); err != nil {
@@ -297,7 +302,7 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.Log.Info("expired upload sessions", "count", n)
 		}
 		// Files older than any live session can be are orphans (a crash).
-		if n, b, err := a.Blobs.RemoveStaleUploads(time.Now().Add(-ttl - time.Hour)); err != nil {
+		if n, b, err := removeStaleUploads(ctx, a.Blobs, time.Now().Add(-ttl-time.Hour)); err != nil {
 			a.Log.Warn("removing stale uploads", "err", err)
 		} else if n > 0 {
 			a.Log.Info("removed stale uploads", "files", n, "bytes", b)

@@ -44,6 +44,18 @@ func content(w, n int) string {
 
 var quiet = slog.New(slog.DiscardHandler)
 
+// embedded returns an environment on the embedded default (SQLite and
+// files), the back-ends restore writes; backups of a PostgreSQL store are
+// refused (docs/backup.md), which the last test checks.
+func embedded(t *testing.T) *apptest.Env {
+	if m, b := apptest.Backends(); m != "sqlite" || b != "fs" {
+		t.Skipf("restore targets the embedded default (SQLite and files), not %s+%s (docs/backup.md)", m, b)
+	}
+	return apptest.New(t, repos)
+}
+
+func fsRoot(e *apptest.Env) string { return e.App.Blobs.(interface{ Root() string }).Root() }
+
 func source(e *apptest.Env) backup.Source {
 	return backup.Source{Store: e.App.Store, Blobs: e.App.Blobs, Log: quiet}
 }
@@ -52,7 +64,7 @@ func source(e *apptest.Env) backup.Source {
 // restores into an instance that serves every file acknowledged before the
 // backup began, and every file it holds with its recorded digest.
 func TestBackupUnderLoadRestoresEverything(t *testing.T) {
-	e := apptest.New(t, repos)
+	e := embedded(t)
 	for n := range 300 { // a base that the backup must hold
 		e.Put("files", fmt.Sprintf("base/%d.txt", n), content(99, n))
 	}
@@ -220,7 +232,7 @@ func TestBackupUnderLoadRestoresEverything(t *testing.T) {
 }
 
 func TestRestoreRefusesANonEmptyDataDirectory(t *testing.T) {
-	e := apptest.New(t, repos)
+	e := embedded(t)
 	e.Put("files", "a.txt", "a")
 	dir := t.TempDir()
 	if _, err := backup.Run(context.Background(), source(e), dir); err != nil {
@@ -245,7 +257,7 @@ func TestRestoreRefusesANonEmptyDataDirectory(t *testing.T) {
 // naming it instead of writing an incomplete snapshot, and a restore from
 // a backup that lost a blob fails and leaves nothing behind.
 func TestMissingBlobsAreReportedNotHidden(t *testing.T) {
-	e := apptest.New(t, repos)
+	e := embedded(t)
 	e.Put("files", "a.txt", "alpha")
 	e.Put("files", "b.txt", "bravo")
 	d := digest.Digest("sha256:" + sum("bravo"))
@@ -276,7 +288,7 @@ func TestMissingBlobsAreReportedNotHidden(t *testing.T) {
 // Verify finds missing files, files of the wrong size, corrupted contents
 // (deep only) and files nothing references, and repairs none of them.
 func TestVerifyReportsWhatIsWrong(t *testing.T) {
-	e := apptest.New(t, repos)
+	e := embedded(t)
 	for _, s := range []string{"one", "two", "three", "four"} {
 		e.Put("files", s+".txt", strings.Repeat(s, 100))
 	}
@@ -287,14 +299,14 @@ func TestVerifyReportsWhatIsWrong(t *testing.T) {
 	}
 	path := func(s string) string {
 		d := digest.Digest("sha256:" + sum(strings.Repeat(s, 100)))
-		return filepath.Join(e.App.Blobs.Root(), "sha256", d.Encoded()[:2], d.Encoded())
+		return filepath.Join(fsRoot(e), "sha256", d.Encoded()[:2], d.Encoded())
 	}
 	os.Remove(path("one"))
 	os.WriteFile(path("two"), []byte("short"), 0o644)
 	corrupt := []byte(strings.Repeat("three", 100))
 	corrupt[7] ^= 1
 	os.WriteFile(path("three"), corrupt, 0o644)
-	stray := filepath.Join(e.App.Blobs.Root(), "sha256", "ab", "ab"+strings.Repeat("0", 62))
+	stray := filepath.Join(fsRoot(e), "sha256", "ab", "ab"+strings.Repeat("0", 62))
 	os.MkdirAll(filepath.Dir(stray), 0o755)
 	os.WriteFile(stray, []byte("stray"), 0o644)
 
@@ -318,7 +330,7 @@ func TestVerifyReportsWhatIsWrong(t *testing.T) {
 // While a backup holds collection, no blob is marked as garbage; once the
 // hold is gone (or expired), collection resumes.
 func TestHoldStopsCollection(t *testing.T) {
-	e := apptest.New(t, repos)
+	e := embedded(t)
 	ctx := context.Background()
 	e.Put("files", "gone.txt", "garbage soon")
 	e.Do(http.MethodDelete, "/repository/files/gone.txt", nil)
@@ -334,5 +346,54 @@ func TestHoldStopsCollection(t *testing.T) {
 	e.App.Store.SetSetting(ctx, meta.GCHoldPrefix+"test", meta.HoldValue(time.Now().Add(-time.Second)))
 	if rep, err := c.Run(ctx, false); err != nil || rep.Blobs != 1 {
 		t.Fatalf("collection after the hold expired: %+v %v", rep, err)
+	}
+}
+
+// A store that cannot snapshot itself is refused with a message saying so.
+func TestBackupOfAStoreWithoutSnapshots(t *testing.T) {
+	e := apptest.New(t, repos)
+	_, err := backup.Run(context.Background(), backup.Source{Store: noSnapshot{e.App.Store}, Blobs: e.App.Blobs, Log: quiet}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "cannot take a snapshot") {
+		t.Fatalf("backup of a store without snapshots: %v", err)
+	}
+}
+
+// noSnapshot hides the store's Snapshot method.
+type noSnapshot struct{ meta.Store }
+
+// A PostgreSQL metadata store backs up as a logical copy into the same
+// backup format (one REPEATABLE READ transaction), and the backup restores
+// into the embedded default: every file served with its content.
+func TestBackupFromPostgresRestoresEmbedded(t *testing.T) {
+	t.Setenv(apptest.BackendsEnv, "pg+fs")
+	e := apptest.New(t, repos)
+	files := map[string]string{}
+	for n := range 40 {
+		p := fmt.Sprintf("pg/%d.txt", n)
+		files[p] = content(7, n)
+		e.Put("files", p, files[p])
+	}
+	e.Do(http.MethodPost, "/api/v1/repositories/files/deprecations", strings.NewReader(`{"path":"pg/1.txt","message":"old"}`),
+		"Content-Type", "application/json")
+	dir := t.TempDir()
+	rep, err := backup.Run(context.Background(), source(e), dir)
+	if err != nil {
+		t.Fatalf("backup of a PostgreSQL store: %v", err)
+	}
+	t.Setenv(apptest.BackendsEnv, "sqlite+fs")
+	restored := filepath.Join(t.TempDir(), "data")
+	if _, err := backup.Restore(context.Background(), dir, rep.ID, restored, quiet); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	r := apptest.NewIn(t, restored, repos)
+	for p, want := range files {
+		resp, body := r.Do(http.MethodGet, "/repository/files/"+p, nil)
+		if resp.StatusCode != http.StatusOK || body != want {
+			t.Fatalf("restored %s: %d %q", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := r.Do(http.MethodGet, "/api/v1/repositories/files/artifacts/pg/1.txt", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"deprecated": true`) {
+		t.Fatalf("the deprecation did not survive PostgreSQL → backup → SQLite: %s", body)
 	}
 }

@@ -91,7 +91,7 @@ func backupCmd(log *slog.Logger) *cobra.Command {
 		}
 		ctx, stop := signalContext(cmd)
 		defer stop()
-		store, blobs, err := app.OpenStorage(ctx, cfg)
+		store, blobs, err := app.OpenStorage(ctx, cfg, nil)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func verifyCmd(log *slog.Logger) *cobra.Command {
 		}
 		ctx, stop := signalContext(cmd)
 		defer stop()
-		store, blobs, err := app.OpenStorage(ctx, cfg)
+		store, blobs, err := app.OpenStorage(ctx, cfg, nil)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 // Package apptest starts a whole Coffer in-process on a loopback httptest
 // server, with real SQLite and real blob files in a temporary directory,
-// for handler and integration tests.
+// for handler and integration tests. $COFFER_TEST_BACKENDS selects other
+// back-ends for every Env (see UseBackends): the same tests then run on
+// PostgreSQL and/or S3.
 package apptest
 
 import (
@@ -41,6 +43,7 @@ func NewIn(t testing.TB, dir, yamlConfig string) *Env {
 		t.Fatalf("config: %v", err)
 	}
 	cfg.Storage.DataDir = dir
+	secrets := UseBackends(t, &cfg.Storage)
 	cfg.Log.Level = "warn"
 	if testing.Verbose() {
 		cfg.Log.Level = "debug"
@@ -54,7 +57,7 @@ func NewIn(t testing.TB, dir, yamlConfig string) *Env {
 			if k == "COFFER_ADMIN_PASSWORD" {
 				return AdminPassword
 			}
-			return ""
+			return secrets[k]
 		},
 	})
 	if err != nil {

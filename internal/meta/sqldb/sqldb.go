@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
@@ -33,6 +34,14 @@ type Dialect struct {
 	IsUnique func(err error) bool
 	// IsForeignKey reports whether err is a foreign-key violation.
 	IsForeignKey func(err error) bool
+	// NoStmtCache runs queries straight on the pool (a driver that
+	// prepares and caches statements per connection itself, as pgx does).
+	NoStmtCache bool
+	// LockKey, when set, is a statement taking a transaction-scoped lock on
+	// its one text argument: read-modify-write sequences on one key (an
+	// asset's path) are serialized with it. Without it the engine is
+	// assumed to run one writer at a time (SQLite).
+	LockKey string
 }
 
 type execer interface {
@@ -71,10 +80,32 @@ func Open(ctx context.Context, read, write *sql.DB, d Dialect) (*DB, error) {
 	if err := Migrate(ctx, write, d.Goose); err != nil {
 		return nil, err
 	}
+	return OpenMigrated(read, write, d)
+}
+
+// OpenMigrated wraps pools whose database the caller already migrated
+// (under its own lock, say).
+func OpenMigrated(read, write *sql.DB, d Dialect) (*DB, error) {
 	rc, wc := newStmtCache(read), newStmtCache(write)
 	db := &DB{queries: queries{r: rc, w: wc, d: &d}, read: read, write: write, caches: []*stmtCache{rc, wc}}
+	if d.NoStmtCache {
+		db.queries.r, db.queries.w = read, write
+	}
 	db.queries.db = db
 	return db, nil
+}
+
+func assetKey(repoID, path string) string { return "asset " + repoID + " " + path }
+
+// lockKey serializes, on engines with concurrent writers, the transactions
+// that read and then write the row(s) of one key. It must run inside a
+// transaction (see atomic).
+func (q *queries) lockKey(ctx context.Context, key string) error {
+	if q.d.LockKey == "" {
+		return nil
+	}
+	_, err := q.w.ExecContext(ctx, q.d.LockKey, key)
+	return err
 }
 
 // Migrate applies the embedded migrations.
@@ -114,7 +145,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx meta.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	ex := txExec{tx: tx, cache: db.caches[1]}
+	var ex execer = txExec{tx: tx, cache: db.caches[1]}
+	if db.d.NoStmtCache {
+		ex = tx
+	}
 	err = fn(&queries{r: ex, w: ex, d: db.d})
 	if err != nil {
 		tx.Rollback()
@@ -276,12 +310,24 @@ func scanAsset(s interface{ Scan(...any) error }) (*meta.Asset, error) {
 }
 
 func (q *queries) GetAsset(ctx context.Context, repoID, path string) (*meta.Asset, error) {
+	// Inside a transaction the read decides a write (overwrite policy,
+	// "created or unchanged"): on engines with concurrent writers it takes
+	// the path's lock first, so a concurrent writer of the same path waits
+	// and this read sees its commit.
+	if q.db == nil {
+		if err := q.lockKey(ctx, assetKey(repoID, path)); err != nil {
+			return nil, err
+		}
+	}
 	a, err := scanAsset(q.r.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE repo_id=$1 AND path=$2`, repoID, path))
 	return a, q.translate(err, "artifact "+path)
 }
 
 func (q *queries) PutAsset(ctx context.Context, a *meta.Asset) error {
 	return q.atomic(ctx, func(q *queries) error {
+		if err := q.lockKey(ctx, assetKey(a.RepoID, a.Path)); err != nil {
+			return err
+		}
 		var oldSize int64
 		var had bool
 		err := q.w.QueryRowContext(ctx, `SELECT size FROM assets WHERE repo_id=$1 AND path=$2`, a.RepoID, a.Path).Scan(&oldSize)
@@ -361,6 +407,28 @@ func (q *queries) DeleteAsset(ctx context.Context, repoID, path string) error {
 	})
 }
 
+// afterBound turns "strictly after cursor" into a bound PostgreSQL
+// accepts (text must be valid UTF-8 without NUL): a cursor ending in bytes
+// no UTF-8 text holds ("dir/\xff", skip a whole folder) becomes "at or
+// after the end of its valid prefix"; the result is the same on SQLite.
+func afterBound(cursor string) (string, string) {
+	if utf8.ValidString(cursor) {
+		return cursor, ">"
+	}
+	i := 0
+	for i < len(cursor) {
+		r, n := utf8.DecodeRuneInString(cursor[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
+	}
+	if end := prefixEnd(cursor[:i]); end != "" && utf8.ValidString(end) {
+		return end, ">="
+	}
+	return cursor[:i], ">"
+}
+
 // prefixEnd returns the smallest string greater than every string that
 // starts with prefix, for a half-open range scan over the path index.
 func prefixEnd(prefix string) string {
@@ -379,11 +447,11 @@ func (q *queries) ListAssets(ctx context.Context, repoID string, aq meta.AssetQu
 	if limit <= 0 {
 		limit = 1000
 	}
-	lower := aq.Prefix
+	lower, op := aq.Prefix, ">="
 	if aq.After >= lower {
-		lower = aq.After + "\x00"
+		lower, op = afterBound(aq.After)
 	}
-	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path >= $2`
+	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path ` + op + ` $2`
 	args := []any{repoID, lower}
 	if end := prefixEnd(aq.Prefix); aq.Prefix != "" && end != "" {
 		query += ` AND path < $3`
