@@ -307,6 +307,9 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, t *format.Target, 
 		if err != nil {
 			return err
 		}
+		if e.stale {
+			w.Header().Set("Warning", `110 - "Response is Stale"`)
+		}
 		if c.Checksum != "" {
 			return serveChecksum(w, r, e.sum(c.Checksum), e.mod)
 		}
@@ -488,7 +491,7 @@ func (h *handler) metadata(ctx context.Context, rp *repo.Repository, c *Coord) (
 		if err != nil {
 			return nil, err
 		}
-		return &metaEntry{body: b, mod: a.UpdatedAt}, nil
+		return &metaEntry{body: b, mod: a.UpdatedAt, stale: a.Stale}, nil
 	}
 	// Virtual: merged across members.
 	locals, remotes := h.d.Repos.Split(rp)
@@ -621,6 +624,9 @@ type metaEntry struct {
 	body []byte
 	mod  time.Time
 	sums map[checksum.Alg]string
+	// stale is set when a remote served its cached copy because the
+	// upstream could not be asked.
+	stale bool
 }
 
 // sum returns a checksum of the document. Cached entries have every sum
