@@ -42,7 +42,9 @@ type App struct {
 	GC      *gc.Collector
 	// Retention applies repositories' retention rules.
 	Retention *lifecycle.Retention
-	Server    *server.Server
+	// Promoter promotes artifacts between local repositories.
+	Promoter *lifecycle.Promoter
+	Server   *server.Server
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 }
@@ -156,6 +158,8 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	a.Server.SetCollector(a.GC)
 	a.Retention = lifecycle.NewRetention(a.Repos, a.Server.Format, log)
 	a.Server.SetRetention(a.Retention)
+	a.Promoter = lifecycle.NewPromoter(a.Repos, a.Auth, a.Server.Format, log)
+	a.Server.SetPromoter(a.Promoter)
 	return a, nil
 }
 

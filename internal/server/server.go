@@ -33,7 +33,11 @@ type Server struct {
 	handler    http.Handler
 	collector  *gc.Collector
 	retention  *lifecycle.Retention
+	promoter   *lifecycle.Promoter
 }
+
+// SetPromoter connects the promotion service to the management API.
+func (s *Server) SetPromoter(p *lifecycle.Promoter) { s.promoter = p }
 
 // SetRetention connects the retention runner to the management API.
 func (s *Server) SetRetention(r *lifecycle.Retention) { s.retention = r }
