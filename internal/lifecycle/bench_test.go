@@ -76,6 +76,7 @@ repositories:
 		if rep.Expired == 0 {
 			b.Fatal("nothing would expire")
 		}
+		b.ReportMetric(float64(rep.Expired), "expired/op")
 	}
 }
 
