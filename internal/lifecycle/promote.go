@@ -196,7 +196,11 @@ func (p *Promoter) finish(ctx context.Context, rec *meta.Promotion, gates []Gate
 		if err != nil {
 			return err
 		}
-		if copied, err = p.copyGraph(ctx, tx, src, dst, g); err != nil {
+		var added int64
+		if copied, added, err = p.copyGraph(ctx, tx, src, dst, g); err != nil {
+			return err
+		}
+		if err := p.repos.CheckRepoQuota(ctx, tx, dst, added); err != nil {
 			return err
 		}
 		if res.Component != nil || res.Asset != nil {
@@ -214,9 +218,14 @@ func (p *Promoter) finish(ctx context.Context, rec *meta.Promotion, gates []Gate
 		if !stored {
 			rec.ID = "" // the transaction that created it rolled back
 		}
-		if errors.Is(err, errs.Immutable) {
-			gates = append(gates, GateResult{Gate: "tier", Detail: errs.Message(err)})
-			return refuse(errs.Immutable, fmt.Sprintf("promotion of %s to %s refused: %s", rec.Artifact, rec.Target, errs.Message(err)))
+		for _, c := range []struct {
+			kind error
+			gate string
+		}{{errs.Immutable, "tier"}, {errs.Quota, "quota"}} {
+			if errors.Is(err, c.kind) {
+				gates = append(gates, GateResult{Gate: c.gate, Detail: errs.Message(err)})
+				return refuse(c.kind, fmt.Sprintf("promotion of %s to %s refused: %s", rec.Artifact, rec.Target, errs.Message(err)))
+			}
 		}
 		return nil, err
 	}
@@ -346,14 +355,15 @@ func copyProperties(ctx context.Context, tx meta.Tx, src, dst *repo.Repository, 
 // at the same blobs, links and tags. The target's tier holds: an existing
 // path, version or tag with different content is overwritten only where
 // the tier allows; identical content is left as it is.
-func (p *Promoter) copyGraph(ctx context.Context, tx meta.Tx, src, dst *repo.Repository, g *Graph) (int, error) {
+func (p *Promoter) copyGraph(ctx context.Context, tx meta.Tx, src, dst *repo.Repository, g *Graph) (int, int64, error) {
 	rows := 0
+	var added int64
 	compIDs := map[string]string{}
 	for _, c := range g.Components {
 		nc := &meta.Component{RepoID: dst.ID, Name: c.Name, Version: c.Version, Attributes: c.Attributes,
 			Deprecated: c.Deprecated, DeprecationMessage: c.DeprecationMessage, CreatedBy: c.CreatedBy, CreatedAt: p.Now()}
 		if err := tx.PutComponent(ctx, nc); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		compIDs[c.ID] = nc.ID
 		rows++
@@ -369,15 +379,15 @@ func (p *Promoter) copyGraph(ctx context.Context, tx meta.Tx, src, dst *repo.Rep
 				continue
 			}
 		case err == nil && !dst.Policy.Overwrite:
-			return 0, errs.New(errs.Immutable, "%s already exists in %s with different content (%s)", a.Path, dst.Key, dst.PolicyName())
+			return 0, 0, errs.New(errs.Immutable, "%s already exists in %s with different content (%s)", a.Path, dst.Key, dst.PolicyName())
 		case err != nil && !errors.Is(err, errs.NotFound):
-			return 0, err
+			return 0, 0, err
 		}
 		if !leased[a.Blob] {
 			// Lease the blob: garbage collection keeps it for the grace period
 			// even if the source lets go of it meanwhile.
 			if err := tx.PutBlob(ctx, a.Blob, a.Size); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			leased[a.Blob] = true
 		}
@@ -388,7 +398,11 @@ func (p *Promoter) copyGraph(ctx context.Context, tx meta.Tx, src, dst *repo.Rep
 			na.ID, na.CreatedAt = existing.ID, existing.CreatedAt
 		}
 		if err := tx.PutAsset(ctx, &na); err != nil {
-			return 0, err
+			return 0, 0, err
+		}
+		added += na.Size
+		if existing != nil {
+			added -= existing.Size
 		}
 		rows++
 	}
@@ -399,7 +413,7 @@ func (p *Promoter) copyGraph(ctx context.Context, tx meta.Tx, src, dst *repo.Rep
 			ls[i] = l
 		}
 		if err := tx.PutLinks(ctx, ls); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		rows += len(ls)
 	}
@@ -409,16 +423,16 @@ func (p *Promoter) copyGraph(ctx context.Context, tx meta.Tx, src, dst *repo.Rep
 		case err == nil && existing.Target == t.Target:
 			continue
 		case err == nil && !dst.Policy.Overwrite:
-			return 0, errs.New(errs.Immutable, "tag %s of %s already points at %s in %s (%s)", t.Tag, t.Name, existing.Target, dst.Key, dst.PolicyName())
+			return 0, 0, errs.New(errs.Immutable, "tag %s of %s already points at %s in %s (%s)", t.Tag, t.Name, existing.Target, dst.Key, dst.PolicyName())
 		case err != nil && !errors.Is(err, errs.NotFound):
-			return 0, err
+			return 0, 0, err
 		}
 		if err := tx.SetTag(ctx, &meta.Tag{RepoID: dst.ID, Name: t.Name, Tag: t.Tag, Target: t.Target}); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		rows++
 	}
-	return rows, nil
+	return rows, added, nil
 }
 
 func mustJSON(v any) string {

@@ -26,6 +26,7 @@ repositories:
     promotion: {require_properties: {ci.tests: passed}, require_approval: true}
   - {key: raw-dev, format: raw, kind: local, tier: dev}
   - {key: raw-release, format: raw, kind: local, tier: release}
+  - {key: raw-small, format: raw, kind: local, tier: staging, quota: 5}
   - {key: npm-dev, format: npm, kind: local, tier: dev}
   - {key: oci-remote, format: oci, kind: remote, upstream: {url: "http://127.0.0.1:9"}}
 `
@@ -259,6 +260,15 @@ func TestPromoteRawAndRefusals(t *testing.T) {
 	promote(e.Admin(), "raw-dev", "raw-release", "builds/app-1.0.tgz", http.StatusConflict, &ref)
 	if !strings.Contains(ref.Error.Message, "already exists in raw-release with different content") {
 		t.Errorf("raw tier refusal: %+v", ref)
+	}
+	// Promotion adds to the target's logical usage: its quota holds.
+	var q refusal
+	promote(e.Admin(), "raw-dev", "raw-small", "builds/app-1.0.tgz", http.StatusInsufficientStorage, &q)
+	if !strings.Contains(q.Error.Message, "the quota of raw-small is full") || q.Promotion.State != "refused" {
+		t.Errorf("quota refusal: %+v", q)
+	}
+	if resp, _ := e.Admin().Do("GET", "/repository/raw-small/builds/app-1.0.tgz", nil); resp.StatusCode != 404 {
+		t.Errorf("refused promotion left the file: %d", resp.StatusCode)
 	}
 	for _, c := range []struct {
 		body   map[string]any

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/auth"
 	"github.com/cofferhq/coffer/internal/errs"
+	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/repo"
@@ -32,7 +33,9 @@ func (a *api) lifecycleRoutes() []route {
 	}
 }
 
-var postAnswers200 = map[string]bool{"RetentionReport": true}
+// postAnswers200 lists POST routes (by response schema or pattern) that
+// answer 200 rather than 201 (they create nothing).
+var postAnswers200 = map[string]bool{"RetentionReport": true, "POST /api/v1/promotions/{id}/approve": true}
 
 func lifecycleSchemas() map[string]any {
 	item := obj(map[string]any{"name": str, "version": str, "tags": strs, "created": when, "rule": str, "with": strs})
@@ -202,6 +205,12 @@ func (a *api) deletePin(w http.ResponseWriter, r *http.Request) error {
 	}
 	coords := r.URL.Query().Get("artifact")
 	res, err := a.resolve(r, rp, coords)
+	if errors.Is(err, errs.NotFound) {
+		// The version is gone: its pin can still be removed by name@version.
+		if parsed, perr := a.parseOnly(rp, coords); perr == nil && parsed.Tag == "" {
+			res, err = &lifecycle.Resolved{Coordinates: coords, Artifact: parsed}, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -359,10 +368,7 @@ func viewPromotion(p *meta.Promotion) promotionView {
 func (a *api) promotionAnswer(w http.ResponseWriter, r *http.Request, rec *meta.Promotion, err error) error {
 	var refused *lifecycle.RefusedError
 	if errors.As(err, &refused) {
-		status := http.StatusForbidden
-		if errors.Is(err, errs.Immutable) {
-			status = http.StatusConflict
-		}
+		status := errs.HTTPStatus(err) // 403 for a gate, 409 for the tier, the quota's status for a quota
 		return writeJSON(w, status, map[string]any{
 			"error":     apiError{Code: errs.Code(err), Message: refused.Msg},
 			"promotion": viewPromotion(refused.Record),
@@ -467,4 +473,13 @@ func (a *api) listPromotions(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// parseOnly parses coordinates in rp's format without looking them up.
+func (a *api) parseOnly(rp *repo.Repository, coords string) (format.Artifact, error) {
+	c, ok := a.s.Format(rp.Format).(format.Coordinator)
+	if !ok {
+		return format.Artifact{}, errs.New(errs.Invalid, "%s artifacts cannot be named by coordinates", rp.Format)
+	}
+	return c.ParseCoordinates(coords)
 }

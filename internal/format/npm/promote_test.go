@@ -63,3 +63,47 @@ func TestPromoteNPM(t *testing.T) {
 		t.Errorf("bad coordinates: %d %s", resp.StatusCode, body)
 	}
 }
+
+// Retention on npm versions: keep_last 1, a dist-tag kept by keep_tags,
+// latest always kept; the packument and tarballs follow.
+func TestRetentionNPM(t *testing.T) {
+	e := apptest.New(t, `
+repositories:
+  - {key: npm-dev, format: npm, kind: local, tier: dev, retention: {keep_last: 1, keep_tags: [beta]}}
+`)
+	publish(t, e, "npm-dev", npmtest.Package{Name: "@acme/ui", Version: "1.0.0"}, "beta")
+	publish(t, e, "npm-dev", npmtest.Package{Name: "@acme/ui", Version: "1.1.0"}, "next")
+	publish(t, e, "npm-dev", npmtest.Package{Name: "@acme/ui", Version: "0.9.0"}, "old")
+	publish(t, e, "npm-dev", npmtest.Package{Name: "@acme/ui", Version: "1.2.0"}, "latest")
+	var rep struct {
+		Repositories []struct {
+			Expired []struct{ Version, Rule string }
+		}
+	}
+	e.Admin().MustJSON("POST", "/api/v1/retention", map[string]any{"repos": []string{"npm-dev"}}, 200, &rep)
+	var got []string
+	for _, x := range rep.Repositories[0].Expired {
+		got = append(got, x.Version)
+	}
+	if strings.Join(got, ",") != "1.1.0,0.9.0" {
+		t.Fatalf("expired %v", got)
+	}
+	resp, body := e.Admin().Do("GET", "/repository/npm-dev/"+npmtest.EscapeName("@acme/ui"), nil)
+	var doc struct {
+		DistTags map[string]string         `json:"dist-tags"`
+		Versions map[string]map[string]any `json:"versions"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &doc) != nil {
+		t.Fatalf("packument: %d %s", resp.StatusCode, body)
+	}
+	if len(doc.Versions) != 2 || doc.Versions["1.0.0"] == nil || doc.Versions["1.2.0"] == nil ||
+		doc.DistTags["latest"] != "1.2.0" || doc.DistTags["beta"] != "1.0.0" || doc.DistTags["next"] != "" {
+		t.Fatalf("packument after retention: %v %v", doc.DistTags, len(doc.Versions))
+	}
+	if resp, _ := e.Admin().Do("GET", "/repository/npm-dev/@acme/ui/-/ui-1.1.0.tgz", nil); resp.StatusCode != 404 {
+		t.Errorf("tarball of an expired version: %d", resp.StatusCode)
+	}
+	if resp, _ := e.Admin().Do("GET", "/repository/npm-dev/@acme/ui/-/ui-1.2.0.tgz", nil); resp.StatusCode != 200 {
+		t.Errorf("tarball of a kept version: %d", resp.StatusCode)
+	}
+}

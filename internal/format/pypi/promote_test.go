@@ -47,3 +47,31 @@ func TestPromotePyPI(t *testing.T) {
 		t.Errorf("bad coordinates: %d %s", resp.StatusCode, body)
 	}
 }
+
+// Retention on PyPI releases: keep_last 1, a pinned release stays.
+func TestRetentionPyPI(t *testing.T) {
+	e := apptest.New(t, `
+repositories:
+  - {key: pypi-dev, format: pypi, kind: local, tier: dev, retention: {keep_last: 1}}
+`)
+	var names []string
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		wn, wb := wheel(t, "acme-lib", v, metadataFor("acme-lib", v))
+		mustUpload(t, e, "pypi-dev", "acme-lib", v, wn, wb)
+		names = append(names, wn)
+		if v == "1.0.0" {
+			e.Admin().MustJSON("POST", "/api/v1/repositories/pypi-dev/pins", map[string]any{"artifact": "acme-lib==1.0.0", "reason": "prod"}, 201, nil)
+		}
+	}
+	var rep struct {
+		Expired int
+	}
+	e.Admin().MustJSON("POST", "/api/v1/retention", map[string]any{"repos": []string{"pypi-dev"}}, 200, &rep)
+	if rep.Expired != 1 {
+		t.Fatalf("expired %d, want 1 (1.1.0)", rep.Expired)
+	}
+	resp, page := get(t, e, "/repository/pypi-dev/simple/acme-lib/", "")
+	if resp.StatusCode != 200 || !strings.Contains(page, names[0]) || strings.Contains(page, names[1]) || !strings.Contains(page, names[2]) {
+		t.Fatalf("simple page after retention: %s", page)
+	}
+}
