@@ -157,10 +157,15 @@ func Collect(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repositor
 			case gr != nil:
 				if p := gr.LinkPath(res.Name, l); p != "" {
 					a, err := tx.GetAsset(ctx, r.ID, p)
-					if err != nil {
-						return notFound(err, "%s (referenced by %s@%s) is missing from %s", p, res.Name, version, r.Key)
+					switch {
+					case errors.Is(err, errs.NotFound):
+						// Not stored here (an OCI foreign layer, which the
+						// manifest only points at): nothing to copy.
+					case err != nil:
+						return err
+					default:
+						addAsset(a)
 					}
-					addAsset(a)
 				}
 			}
 		}
