@@ -100,7 +100,7 @@ func seed(a *app.App, n int) {
 	ctx := context.Background()
 	rp, err := a.Repos.Repo("bench")
 	check(err)
-	root := a.Blobs.Root()
+	root := a.Blobs.(interface{ Root() string }).Root()
 	type b struct {
 		d    string
 		size int64

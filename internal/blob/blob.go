@@ -79,6 +79,14 @@ type ReaderAtCloser interface {
 	io.Closer
 }
 
+// Redirector is implemented by stores from which a client can download a
+// blob directly (a presigned S3 URL), sparing the server the bytes.
+type Redirector interface {
+	// RedirectURL returns a URL serving the blob's bytes for a while, or ""
+	// when the store is not configured to redirect.
+	RedirectURL(ctx context.Context, d digest.Digest) (string, error)
+}
+
 // Path is an optional capability of drivers that keep blobs as local files:
 // the file's path, for tools (backup, verify) that want to read it directly.
 type Path interface {

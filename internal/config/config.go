@@ -16,6 +16,28 @@ type Config struct {
 	GC           GC           `yaml:"gc" json:"gc"`
 	Retention    RetentionJob `yaml:"retention" json:"retention"`
 	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
+	// Replication pushes chosen local repositories to other Coffer
+	// instances (docs/replication.md).
+	Replication []ReplicationTarget `yaml:"replication,omitempty" json:"replication,omitempty"`
+}
+
+// ReplicationTarget is another Coffer instance that receives copies of
+// local repositories: on every change, and by a periodic full reconcile.
+type ReplicationTarget struct {
+	Name string `yaml:"name" json:"name"`
+	URL  string `yaml:"url" json:"url"` // the target's base URL
+	// Repositories are key patterns ("docker-release-*"); each matching
+	// local repository is copied to the target's repository of the same key.
+	Repositories []string `yaml:"repositories" json:"repositories"`
+	// Credentials of an administrator of the target: a token (TokenEnv or
+	// TokenFile), or a user with a password (PasswordEnv or PasswordFile).
+	TokenEnv     string `yaml:"token_env,omitempty" json:"token_env,omitempty"`
+	TokenFile    string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	Username     string `yaml:"username,omitempty" json:"username,omitempty"`
+	PasswordEnv  string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// Interval of the full reconcile (default 5m); changes are sent at once.
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 }
 
 // GC configures garbage collection.
@@ -51,6 +73,62 @@ type Storage struct {
 	// QuotaWarning is the percentage of a quota (instance or repository) at
 	// which a warning is logged, audited and exposed as a metric.
 	QuotaWarning int `yaml:"quota_warning,omitempty" json:"quota_warning,omitempty"`
+	// Database selects the metadata store: SQLite in DataDir unless
+	// postgres is set (scale-out).
+	Database Database `yaml:"database,omitempty" json:"database,omitempty"`
+	// Blobs selects the blob store: files in DataDir unless s3 is set.
+	Blobs Blobs `yaml:"blobs,omitempty" json:"blobs,omitempty"`
+}
+
+// Database configures the metadata store.
+type Database struct {
+	Postgres *Postgres `yaml:"postgres,omitempty" json:"postgres,omitempty"`
+}
+
+// Postgres is a PostgreSQL database shared by every node.
+type Postgres struct {
+	// DSN is a libpq URL or key=value string without the password, e.g.
+	// postgres://coffer@db.internal:5432/coffer?sslmode=verify-full.
+	DSN string `yaml:"dsn,omitempty" json:"dsn,omitempty"`
+	// DSNEnv names an environment variable holding the whole DSN instead.
+	DSNEnv string `yaml:"dsn_env,omitempty" json:"dsn_env,omitempty"`
+	// The password, from the environment or a file (never in this file).
+	PasswordEnv  string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// MaxConns bounds this node's connection pool (default 20).
+	MaxConns int `yaml:"max_conns,omitempty" json:"max_conns,omitempty"`
+}
+
+// Blobs configures the blob store.
+type Blobs struct {
+	S3 *S3 `yaml:"s3,omitempty" json:"s3,omitempty"`
+}
+
+// S3 is an S3-compatible bucket shared by every node.
+type S3 struct {
+	// Endpoint is host:port or an http(s) URL (http means no TLS).
+	Endpoint string `yaml:"endpoint" json:"endpoint"`
+	Bucket   string `yaml:"bucket" json:"bucket"`
+	Region   string `yaml:"region,omitempty" json:"region,omitempty"`
+	// Prefix is prepended to every object key ("coffer/").
+	Prefix string `yaml:"prefix,omitempty" json:"prefix,omitempty"`
+	// The access key ID may sit in the file; the secret key never does.
+	AccessKey     string `yaml:"access_key,omitempty" json:"access_key,omitempty"`
+	AccessKeyEnv  string `yaml:"access_key_env,omitempty" json:"access_key_env,omitempty"`
+	AccessKeyFile string `yaml:"access_key_file,omitempty" json:"access_key_file,omitempty"`
+	SecretKeyEnv  string `yaml:"secret_key_env,omitempty" json:"secret_key_env,omitempty"`
+	SecretKeyFile string `yaml:"secret_key_file,omitempty" json:"secret_key_file,omitempty"`
+	// PathStyle addresses the bucket as a path (MinIO, versitygw, most
+	// self-hosted servers) instead of a virtual host.
+	PathStyle bool `yaml:"path_style,omitempty" json:"path_style,omitempty"`
+	// PartSize is the multipart part size (default 16MiB, at least 5MiB).
+	PartSize ByteSize `yaml:"part_size,omitempty" json:"part_size,omitempty"`
+	// Redirect answers downloads with a 307 to a presigned URL valid for
+	// RedirectTTL (default 5m), so the bytes do not pass through Coffer.
+	Redirect    bool     `yaml:"redirect,omitempty" json:"redirect,omitempty"`
+	RedirectTTL Duration `yaml:"redirect_ttl,omitempty" json:"redirect_ttl,omitempty"`
+	// CreateBucket creates the bucket at start when it is missing.
+	CreateBucket bool `yaml:"create_bucket,omitempty" json:"create_bucket,omitempty"`
 }
 
 // Log configures logging.
@@ -87,9 +165,23 @@ type Repository struct {
 	Members       []string `yaml:"members,omitempty" json:"members,omitempty"`
 	DefaultDeploy string   `yaml:"default_deploy,omitempty" json:"default_deploy,omitempty"`
 
+	// Maven holds the settings of maven repositories (nil: the defaults).
+	Maven *MavenSettings `yaml:"maven,omitempty" json:"maven,omitempty"`
+
 	// lifecycle (local repositories)
 	Retention *Retention `yaml:"retention,omitempty" json:"retention,omitempty"`
 	Promotion *Promotion `yaml:"promotion,omitempty" json:"promotion,omitempty"`
+}
+
+// MavenSettings are the per-repository settings of the maven format.
+type MavenSettings struct {
+	// VersionPolicy is release (no -SNAPSHOT versions), snapshot (only
+	// -SNAPSHOT versions) or mixed; default: release on release-tier local
+	// repositories, mixed elsewhere.
+	VersionPolicy string `yaml:"version_policy,omitempty" json:"version_policy,omitempty"`
+	// LayoutPolicy is strict (only Maven 2 layout paths are accepted, the
+	// default) or permissive (other paths are stored as plain files).
+	LayoutPolicy string `yaml:"layout_policy,omitempty" json:"layout_policy,omitempty"`
 }
 
 // Upstream is a remote repository's source.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -75,8 +76,133 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 		c.add("log.level", []any{"log", "level"}, "%q is not one of debug, info, warn, error", cfg.Log.Level)
 	}
 	validateRepos(c, cfg.Repositories, opts, nil)
+	names := map[string]bool{}
+	for i, t := range cfg.Replication {
+		at := func(f string) (string, []any) {
+			return fmt.Sprintf("replication[%d].%s", i, f), []any{"replication", i, f}
+		}
+		if t.Name == "" || names[t.Name] {
+			p, k := at("name")
+			c.add(p, k, "every replication target needs a unique name")
+		}
+		names[t.Name] = true
+		if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p, k := at("url")
+			c.add(p, k, "%q is not an absolute http(s) URL", t.URL)
+		}
+		if len(t.Repositories) == 0 {
+			p, k := at("repositories")
+			c.add(p, k, "name at least one repository (key patterns like docker-release-*)")
+		}
+		for _, pat := range t.Repositories {
+			if _, err := path.Match(pat, ""); err != nil {
+				p, k := at("repositories")
+				c.add(p, k, "%q is not a valid pattern", pat)
+			}
+		}
+		if t.TokenEnv == "" && t.TokenFile == "" && (t.Username == "" || t.PasswordEnv == "" && t.PasswordFile == "") {
+			p, k := at("token_env")
+			c.add(p, k, "credentials of an administrator of the target are required: token_env, token_file, or username with password_env or password_file")
+		}
+		if t.Interval < 0 {
+			p, k := at("interval")
+			c.add(p, k, "must not be negative")
+		}
+	}
+	validateBackends(c, cfg.Storage, opts)
 	sortProblems(c.probs)
 	return c.probs
+}
+
+// validateBackends checks storage.database and storage.blobs.
+func validateBackends(c *collector, st Storage, opts Options) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	secret := func(field string, path []any, env, file string, required bool) {
+		switch {
+		case env != "" && file != "":
+			c.add(field, path, "set %s_env or %s_file, not both", field, field)
+		case env != "" && getenv(env) == "":
+			c.add(field+"_env", path, "names %s, which is not set in the environment", env)
+		case file != "":
+			if _, err := os.Stat(file); err != nil {
+				c.add(field+"_file", path, "%s cannot be read: %v", file, err)
+			}
+		case required && env == "" && file == "":
+			c.add(field, path, "is required (as %s_env or %s_file)", field, field)
+		}
+	}
+	if pg := st.Database.Postgres; pg != nil {
+		path := []any{"storage", "database", "postgres"}
+		switch {
+		case pg.DSN == "" && pg.DSNEnv == "":
+			c.add("storage.database.postgres.dsn", path, "is required (dsn or dsn_env)")
+		case pg.DSN != "" && pg.DSNEnv != "":
+			c.add("storage.database.postgres.dsn", path, "set dsn or dsn_env, not both")
+		case pg.DSNEnv != "" && getenv(pg.DSNEnv) == "":
+			c.add("storage.database.postgres.dsn_env", path, "names %s, which is not set in the environment", pg.DSNEnv)
+		}
+		if strings.Contains(pg.DSN, "password=") || hasURLPassword(pg.DSN) {
+			c.add("storage.database.postgres.dsn", path, "holds a password; use password_env or password_file")
+		}
+		secret("storage.database.postgres.password", path, pg.PasswordEnv, pg.PasswordFile, false)
+		if pg.MaxConns < 0 {
+			c.add("storage.database.postgres.max_conns", path, "must not be negative")
+		}
+	}
+	if s3 := st.Blobs.S3; s3 != nil {
+		path := []any{"storage", "blobs", "s3"}
+		if s3.Endpoint == "" {
+			c.add("storage.blobs.s3.endpoint", path, "is required")
+		} else if strings.Contains(s3.Endpoint, "://") {
+			if u, err := url.Parse(s3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				(u.Path != "" && u.Path != "/") {
+				c.add("storage.blobs.s3.endpoint", path, "%q is not host:port or an http(s) URL without a path", s3.Endpoint)
+			}
+		}
+		if s3.Bucket == "" {
+			c.add("storage.blobs.s3.bucket", path, "is required")
+		}
+		if s3.AccessKey != "" && (s3.AccessKeyEnv != "" || s3.AccessKeyFile != "") {
+			c.add("storage.blobs.s3.access_key", path, "set one of access_key, access_key_env, access_key_file")
+		} else if s3.AccessKey == "" {
+			secret("storage.blobs.s3.access_key", path, s3.AccessKeyEnv, s3.AccessKeyFile, true)
+		}
+		secret("storage.blobs.s3.secret_key", path, s3.SecretKeyEnv, s3.SecretKeyFile, true)
+		if s3.PartSize != 0 && s3.PartSize < 5<<20 {
+			c.add("storage.blobs.s3.part_size", path, "must be at least 5MiB (the S3 minimum)")
+		}
+		if s3.RedirectTTL < 0 {
+			c.add("storage.blobs.s3.redirect_ttl", path, "must not be negative")
+		}
+	}
+}
+
+func hasURLPassword(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
+}
+
+// Secret reads a secret from the environment variable env or the file
+// (trailing newline trimmed); both empty gives "".
+func Secret(env, file string) (string, error) {
+	switch {
+	case env != "":
+		return os.Getenv(env), nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", nil
 }
 
 // ValidateRepositories checks repository declarations outside a file (the
@@ -151,6 +277,17 @@ func validateRepos(c *collector, repos []Repository, opts Options, existing map[
 		}
 		if r.NegativeTTL < 0 {
 			add("negative_ttl", "must not be negative")
+		}
+		if m := r.Maven; m != nil {
+			if r.Format != "maven" {
+				add("maven", "only maven repositories have maven settings")
+			}
+			if m.VersionPolicy != "" && !slices.Contains([]string{"release", "snapshot", "mixed"}, m.VersionPolicy) {
+				add("maven", "version_policy %q is not one of release, snapshot, mixed", m.VersionPolicy)
+			}
+			if m.LayoutPolicy != "" && !slices.Contains([]string{"strict", "permissive"}, m.LayoutPolicy) {
+				add("maven", "layout_policy %q is not one of strict, permissive", m.LayoutPolicy)
+			}
 		}
 		// remote
 		if r.Kind == "remote" {

@@ -3,8 +3,6 @@ package gc_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +23,7 @@ repositories:
 `
 
 func blobFiles(t *testing.T, e *apptest.Env) int {
-	n := 0
-	filepath.Walk(filepath.Join(e.App.Blobs.Root(), "sha256"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n++
-		}
-		return nil
-	})
+	n, _ := e.BlobFiles()
 	return n
 }
 

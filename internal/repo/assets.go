@@ -346,6 +346,8 @@ func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing,
 	}
 	if o.Component != nil {
 		m.Bump(target.ID, o.Component.Name)
+	} else {
+		m.changed(target.ID)
 	}
 	if !unchanged {
 		m.warnQuota(ctx, target)

@@ -32,8 +32,10 @@ type Server struct {
 	ready      atomic.Bool
 	handler    http.Handler
 	collector  *gc.Collector
-	retention  *lifecycle.Retention
-	promoter   *lifecycle.Promoter
+	// replication reports the replication targets' status (nil: none).
+	replication func() any
+	retention   *lifecycle.Retention
+	promoter    *lifecycle.Promoter
 }
 
 // SetPromoter connects the promotion service to the management API.

@@ -1,6 +1,8 @@
 // Package apptest starts a whole Coffer in-process on a loopback httptest
 // server, with real SQLite and real blob files in a temporary directory,
-// for handler and integration tests.
+// for handler and integration tests. $COFFER_TEST_BACKENDS selects other
+// back-ends for every Env (see UseBackends): the same tests then run on
+// PostgreSQL and/or S3.
 package apptest
 
 import (
@@ -30,11 +32,18 @@ type Env struct {
 // `repositories:` list of a configuration file, or a whole file).
 func New(t testing.TB, yamlConfig string) *Env {
 	t.Helper()
+	return NewIn(t, t.TempDir(), yamlConfig)
+}
+
+// NewIn is New with the data directory dir (one restored from a backup, say).
+func NewIn(t testing.TB, dir, yamlConfig string) *Env {
+	t.Helper()
 	cfg, err := config.Parse([]byte(yamlConfig), config.Options{Formats: app.FormatNames()})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	cfg.Storage.DataDir = t.TempDir()
+	cfg.Storage.DataDir = dir
+	secrets := UseBackends(t, &cfg.Storage)
 	cfg.Log.Level = "warn"
 	if testing.Verbose() {
 		cfg.Log.Level = "debug"
@@ -48,7 +57,7 @@ func New(t testing.TB, yamlConfig string) *Env {
 			if k == "COFFER_ADMIN_PASSWORD" {
 				return AdminPassword
 			}
-			return ""
+			return secrets[k]
 		},
 	})
 	if err != nil {

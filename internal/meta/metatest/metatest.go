@@ -676,6 +676,13 @@ func testConcurrentWriters(t *testing.T, s meta.Store) {
 	if n != 21 {
 		t.Fatalf("after concurrent writes: %d assets, want 21", n)
 	}
+	// The usage counters agree with the rows even where writers raced on
+	// one path (engines with concurrent writers must serialize them).
+	usage, err := s.RepoUsage(ctx)
+	must(t, err)
+	if u := usage[r.ID]; u.Count != 21 || u.Bytes != 21 {
+		t.Fatalf("usage after concurrent writes: %+v, want 21 assets of 21 bytes", u)
+	}
 	cleanRepo(t, s, r, 1)
 }
 

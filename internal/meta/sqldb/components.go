@@ -73,11 +73,13 @@ func (q *queries) ListComponentNames(ctx context.Context, repoID string, nq meta
 	if limit <= 0 {
 		limit = 1000
 	}
-	lower := nq.Prefix
+	// After the cursor (strictly) or from the prefix on; no NUL byte
+	// tricks: PostgreSQL text cannot hold one.
+	lower, op := nq.Prefix, ">="
 	if nq.After >= lower {
-		lower = nq.After + "\x00"
+		lower, op = afterBound(nq.After)
 	}
-	query := `SELECT DISTINCT name FROM components WHERE repo_id=$1 AND name >= $2`
+	query := `SELECT DISTINCT name FROM components WHERE repo_id=$1 AND name ` + op + ` $2`
 	args := []any{repoID, lower}
 	if end := prefixEnd(nq.Prefix); nq.Prefix != "" && end != "" {
 		query += ` AND name < $3`

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
@@ -26,10 +27,21 @@ var _ meta.Store = (*DB)(nil)
 // Dialect is what differs between engines.
 type Dialect struct {
 	Goose goose.Dialect
+	// Snapshot writes a consistent copy of the database to path (nil: the
+	// database cannot snapshot itself).
+	Snapshot func(ctx context.Context, db *sql.DB, path string) error
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
 	// IsForeignKey reports whether err is a foreign-key violation.
 	IsForeignKey func(err error) bool
+	// NoStmtCache runs queries straight on the pool (a driver that
+	// prepares and caches statements per connection itself, as pgx does).
+	NoStmtCache bool
+	// LockKey, when set, is a statement taking a transaction-scoped lock on
+	// its one text argument: read-modify-write sequences on one key (an
+	// asset's path) are serialized with it. Without it the engine is
+	// assumed to run one writer at a time (SQLite).
+	LockKey string
 }
 
 type execer interface {
@@ -68,10 +80,32 @@ func Open(ctx context.Context, read, write *sql.DB, d Dialect) (*DB, error) {
 	if err := Migrate(ctx, write, d.Goose); err != nil {
 		return nil, err
 	}
+	return OpenMigrated(read, write, d)
+}
+
+// OpenMigrated wraps pools whose database the caller already migrated
+// (under its own lock, say).
+func OpenMigrated(read, write *sql.DB, d Dialect) (*DB, error) {
 	rc, wc := newStmtCache(read), newStmtCache(write)
 	db := &DB{queries: queries{r: rc, w: wc, d: &d}, read: read, write: write, caches: []*stmtCache{rc, wc}}
+	if d.NoStmtCache {
+		db.queries.r, db.queries.w = read, write
+	}
 	db.queries.db = db
 	return db, nil
+}
+
+func assetKey(repoID, path string) string { return "asset " + repoID + " " + path }
+
+// lockKey serializes, on engines with concurrent writers, the transactions
+// that read and then write the row(s) of one key. It must run inside a
+// transaction (see atomic).
+func (q *queries) lockKey(ctx context.Context, key string) error {
+	if q.d.LockKey == "" {
+		return nil
+	}
+	_, err := q.w.ExecContext(ctx, q.d.LockKey, key)
+	return err
 }
 
 // Migrate applies the embedded migrations.
@@ -111,7 +145,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx meta.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	ex := txExec{tx: tx, cache: db.caches[1]}
+	var ex execer = txExec{tx: tx, cache: db.caches[1]}
+	if db.d.NoStmtCache {
+		ex = tx
+	}
 	err = fn(&queries{r: ex, w: ex, d: db.d})
 	if err != nil {
 		tx.Rollback()
@@ -273,12 +310,24 @@ func scanAsset(s interface{ Scan(...any) error }) (*meta.Asset, error) {
 }
 
 func (q *queries) GetAsset(ctx context.Context, repoID, path string) (*meta.Asset, error) {
+	// Inside a transaction the read decides a write (overwrite policy,
+	// "created or unchanged"): on engines with concurrent writers it takes
+	// the path's lock first, so a concurrent writer of the same path waits
+	// and this read sees its commit.
+	if q.db == nil {
+		if err := q.lockKey(ctx, assetKey(repoID, path)); err != nil {
+			return nil, err
+		}
+	}
 	a, err := scanAsset(q.r.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE repo_id=$1 AND path=$2`, repoID, path))
 	return a, q.translate(err, "artifact "+path)
 }
 
 func (q *queries) PutAsset(ctx context.Context, a *meta.Asset) error {
 	return q.atomic(ctx, func(q *queries) error {
+		if err := q.lockKey(ctx, assetKey(a.RepoID, a.Path)); err != nil {
+			return err
+		}
 		var oldSize int64
 		var had bool
 		err := q.w.QueryRowContext(ctx, `SELECT size FROM assets WHERE repo_id=$1 AND path=$2`, a.RepoID, a.Path).Scan(&oldSize)
@@ -358,6 +407,28 @@ func (q *queries) DeleteAsset(ctx context.Context, repoID, path string) error {
 	})
 }
 
+// afterBound turns "strictly after cursor" into a bound PostgreSQL
+// accepts (text must be valid UTF-8 without NUL): a cursor ending in bytes
+// no UTF-8 text holds ("dir/\xff", skip a whole folder) becomes "at or
+// after the end of its valid prefix"; the result is the same on SQLite.
+func afterBound(cursor string) (string, string) {
+	if utf8.ValidString(cursor) {
+		return cursor, ">"
+	}
+	i := 0
+	for i < len(cursor) {
+		r, n := utf8.DecodeRuneInString(cursor[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
+	}
+	if end := prefixEnd(cursor[:i]); end != "" && utf8.ValidString(end) {
+		return end, ">="
+	}
+	return cursor[:i], ">"
+}
+
 // prefixEnd returns the smallest string greater than every string that
 // starts with prefix, for a half-open range scan over the path index.
 func prefixEnd(prefix string) string {
@@ -376,11 +447,11 @@ func (q *queries) ListAssets(ctx context.Context, repoID string, aq meta.AssetQu
 	if limit <= 0 {
 		limit = 1000
 	}
-	lower := aq.Prefix
+	lower, op := aq.Prefix, ">="
 	if aq.After >= lower {
-		lower = aq.After + "\x00"
+		lower, op = afterBound(aq.After)
 	}
-	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path >= $2`
+	query := `SELECT ` + assetCols + ` FROM assets WHERE repo_id=$1 AND path ` + op + ` $2`
 	args := []any{repoID, lower}
 	if end := prefixEnd(aq.Prefix); aq.Prefix != "" && end != "" {
 		query += ` AND path < $3`
@@ -562,12 +633,16 @@ func (q *queries) MarkGarbage(ctx context.Context, cutoff time.Time, limit int) 
 	// The conditions are checked twice: in the subquery that picks a batch
 	// and again on each row as it is updated (a writer may have leased or
 	// referenced it meanwhile).
+	// Nothing is marked while a hold (a backup copying what its snapshot
+	// references) is in force; the check is in the same statement, so a
+	// hold committed before it is always seen.
 	rows, err := q.w.QueryContext(ctx, fmt.Sprintf(`UPDATE blobs SET state = 'deleting'
 		WHERE digest IN (SELECT b.digest FROM blobs b WHERE b.state = 'live' AND b.last_ref < $1
 			AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = b.digest) ORDER BY b.digest LIMIT %d)
 		AND state = 'live' AND last_ref < $1
 		AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = blobs.digest)
-		RETURNING `+blobCols, limit), nanos(cutoff))
+		AND NOT EXISTS (SELECT 1 FROM settings s WHERE s.key LIKE $2 AND s.value > $3)
+		RETURNING `+blobCols, limit), nanos(cutoff), meta.GCHoldPrefix+"%", meta.HoldValue(time.Now()))
 	if err != nil {
 		return nil, q.translate(err, "garbage")
 	}
@@ -604,4 +679,13 @@ func (q *queries) BlobUsage(ctx context.Context) (meta.Usage, error) {
 		(SELECT value FROM counters WHERE name='physical_count'),
 		(SELECT value FROM counters WHERE name='physical_bytes')`).Scan(&u.Count, &u.Bytes)
 	return u, err
+}
+
+// Snapshot writes a consistent copy of the database to path while it keeps
+// serving (meta.Snapshotter).
+func (db *DB) Snapshot(ctx context.Context, path string) error {
+	if db.queries.d.Snapshot == nil {
+		return errs.New(errs.NotAllowed, "this database cannot snapshot itself")
+	}
+	return db.queries.d.Snapshot(ctx, db.read, path)
 }
