@@ -117,3 +117,29 @@ repositories:
 		t.Fatalf("tags after retention: %s", out)
 	}
 }
+
+// npm end to end: the real npm publishes to dev, `coffer promote` moves the
+// version to release (authenticated with an API token), and npm installs it
+// from release.
+func TestPromoteNpmClient(t *testing.T) {
+	s := StartServer(t, `
+repositories:
+  - {key: npm-dev-local, format: npm, kind: local, tier: dev}
+  - {key: npm-release-local, format: npm, kind: local, tier: release}
+`)
+	token := apiToken(t, s, "admin", adminPassword)
+	dev := newNpmProject(t, s.URL+"/repository/npm-dev-local/", token, nil)
+	if out, err := dev.publishFrom(pkgDir(t, dev, "@acme/ui", "1.4.0")); err != nil {
+		t.Fatalf("npm publish: %v\n%s", err, out)
+	}
+	cmd := exec.Command(cofferBin, "promote", "@acme/ui@1.4.0", "--from", "npm-dev-local", "--to", "npm-release-local")
+	cmd.Env = append(os.Environ(), "COFFER_SERVER="+s.URL, "COFFER_TOKEN="+token, "HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "promoted") {
+		t.Fatalf("coffer promote: %v\n%s", err, out)
+	}
+	rel := newNpmProject(t, s.URL+"/repository/npm-release-local/", token, map[string]string{"@acme/ui": "^1.4.0"})
+	rel.install("npm")
+	if v := rel.installedVersion("@acme/ui"); v != "1.4.0" {
+		t.Fatalf("installed %q from release", v)
+	}
+}
