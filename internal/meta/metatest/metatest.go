@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Uploads", testUploads},
 		{"Links", testLinks},
 		{"PinsDownloadsLinkKinds", testLifecycle},
+		{"PropertiesPromotions", testPromotions},
 		{"Settings", testSettings},
 		{"DeleteRepoTakesItsRows", testDeleteRepoCascade},
 		{"Blobs", testBlobs},

@@ -266,7 +266,7 @@ func (q *queries) DeleteRepo(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	for _, table := range []string{"links", "uploads", "tags", "pins", "components"} {
+	for _, table := range []string{"links", "uploads", "tags", "pins", "properties", "components"} {
 		if _, err := q.exec(ctx, "repository "+key, `DELETE FROM `+table+` WHERE repo_id=$1`, r.ID); err != nil {
 			return err
 		}
