@@ -39,7 +39,7 @@ func startCluster(t *testing.T, n int) []*Server {
 	conf := fmt.Sprintf(`gc: {interval: 1s, grace: 1h}
 storage:
   database: {postgres: {dsn: %q}}
-  blobs: {s3: {endpoint: %q, bucket: %q, access_key: %q, secret_key_env: COFFER_E2E_S3_SECRET, path_style: true, part_size: 5MiB}}
+  blobs: {s3: {endpoint: %q, bucket: %q, access_key: %q, secret_key_env: COFFER_E2E_S3_SECRET, path_style: true, part_size: 5MiB, redirect: true}}
 `, dsn, srv.Endpoint, bucket, srv.AccessKey) + scaleoutRepos
 	var nodes []*Server
 	for i := 0; i < n; i++ {
@@ -98,6 +98,30 @@ func TestScaleOutTwoNodes(t *testing.T) {
 			}
 			rc.Close()
 		}
+		// With redirect on, a blob GET answers 307 to a presigned URL of
+		// the bucket (go-containerregistry followed it above).
+		cfg, _ := img.ConfigName()
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest(http.MethodGet, b.URL+"/v2/docker-dev/team/app/blobs/"+cfg.String(), nil)
+		req.SetBasicAuth("admin", adminPassword)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(loc, "X-Amz-Signature=") {
+			t.Fatalf("blob GET with redirect on: %d, Location %q", resp.StatusCode, loc)
+		}
+		resp, err = http.Get(resp.Header.Get("Location")) // no credentials: the URL carries them
+		if err != nil {
+			t.Fatal(err)
+		}
+		got2, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if digest.FromBytes(got2).String() != cfg.String() {
+			t.Fatalf("presigned URL served %d bytes of another digest", len(got2))
+		}
+
 		body := randomBytes(7 << 20) // a multipart blob
 		put(t, a, "/repository/raw-dev/big.bin", body)
 		if got := mustGet(t, b, "/repository/raw-dev/big.bin"); !bytes.Equal(got, body) {
