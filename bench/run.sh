@@ -9,3 +9,5 @@ go run ./bench/raw "$@"
 # PyPI: needs Debian's python3-venv (pip) besides wrk.
 go run ./bench/pypi
 go run ./bench/npm
+# Maven: needs mvn and Debian's Maven plugins (see .ci/run) besides wrk.
+go run ./bench/maven

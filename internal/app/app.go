@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
+	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/metrics"
+	"github.com/cofferhq/coffer/internal/replicate"
 	"github.com/cofferhq/coffer/internal/repo"
 	"github.com/cofferhq/coffer/internal/server"
 )
@@ -38,6 +41,10 @@ type App struct {
 	Metrics *metrics.Metrics
 	GC      *gc.Collector
 	Server  *server.Server
+	// Replicator pushes repositories to other instances (nil: none configured).
+	Replicator *replicate.Replicator
+	// Retention applies repositories' retention rules.
+	Retention *lifecycle.Retention
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 
@@ -53,6 +60,8 @@ type Options struct {
 	Getenv func(string) string
 	// Transport for upstream requests (nil: default).
 	Transport http.RoundTripper
+	// ReplicationClient sends to replication targets (nil: default).
+	ReplicationClient *http.Client
 }
 
 // NewLogger builds the logger the configuration asks for.
@@ -66,6 +75,29 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
+// OpenStorage opens the metadata store and the blob store the
+// configuration names (also for the offline commands: backup, restore,
+// verify). getenv reads secrets (nil: os.Getenv). The caller closes the
+// store.
+func OpenStorage(ctx context.Context, cfg config.Config, getenv func(string) string) (meta.Store, blob.Store, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := os.MkdirAll(cfg.Storage.DataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := openMeta(ctx, cfg.Storage, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, err := openBlobs(ctx, cfg.Storage, getenv)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, blobs, nil
+}
+
 // New builds everything. baseURL is the external URL (derived from the
 // listen address when the configuration leaves it empty).
 func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (*App, error) {
@@ -77,19 +109,11 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}
 	log := NewLogger(cfg.Log, opts.Stderr)
 	a := &App{Config: cfg, Log: log}
-	dir := cfg.Storage.DataDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	store, err := openMeta(ctx, cfg.Storage, opts.Getenv)
+	store, blobs, err := OpenStorage(ctx, cfg, opts.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	a.Store = store
-	if a.Blobs, err = openBlobs(ctx, cfg.Storage, opts.Getenv); err != nil {
-		store.Close()
-		return nil, err
-	}
+	a.Store, a.Blobs = store, blobs
 	a.Metrics = metrics.New()
 	a.Repos, err = repo.NewManager(ctx, store, a.Blobs, repo.Options{
 		Formats:       FormatNames(),
@@ -158,6 +182,24 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
 	a.Server.SetCollector(a.GC)
+	if len(cfg.Replication) > 0 {
+		if a.Replicator, err = replicate.New(a.Repos, cfg.Replication, log, opts.ReplicationClient); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Repos.OnChange(a.Replicator.Changed)
+		a.Server.SetReplication(func() any { return a.Replicator.Status() })
+		a.Metrics.RegisterReplication(func() []metrics.ReplicationInfo {
+			var out []metrics.ReplicationInfo
+			for _, s := range a.Replicator.Status() {
+				out = append(out, metrics.ReplicationInfo{Target: s.Name, InSync: s.InSync, LagSeconds: s.LagSeconds,
+					LastSuccess: s.LastSuccess, BlobsSent: s.BlobsSent, BytesSent: s.BytesSent})
+			}
+			return out
+		})
+	}
+	a.Retention = lifecycle.NewRetention(a.Repos, a.Server.Format, log)
+	a.Server.SetRetention(a.Retention)
 	return a, nil
 }
 
@@ -214,6 +256,10 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Server.SetReady(true)
+	// Start-up work (migrations, hashing a generated admin password with
+	// argon2id's 19 MiB) leaves heap the runtime would return only slowly:
+	// give it back now, so that an idle server is small.
+	debug.FreeOSMemory()
 	a.Log.Info("coffer listening", "addr", addr, "base_url", base, "data_dir", cfg.Storage.DataDir, "formats", FormatNames())
 	if addrFile != "" {
 		if err := os.WriteFile(addrFile, []byte(addr), 0o644); err != nil {
@@ -279,6 +325,27 @@ func (a *App) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// retentionSchedule runs retention over every local repository on its
+// interval (repositories without rules keep everything).
+func (a *App) retentionSchedule(ctx context.Context) {
+	every := a.Config.Retention.Interval.D()
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.Retention.Run(ctx, nil, false); err != nil && ctx.Err() == nil {
+			a.Log.Warn("retention failed", "err", err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/cofferhq/coffer/internal/format"
+	"github.com/cofferhq/coffer/internal/format/maven"
 	"github.com/cofferhq/coffer/internal/format/npm"
 	"github.com/cofferhq/coffer/internal/format/oci"
 	"github.com/cofferhq/coffer/internal/format/pypi"
@@ -15,6 +16,7 @@ func Formats() []format.Format {
 		oci.New(),
 		pypi.New(),
 		npm.New(),
+		maven.New(),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/meta/postgres"
@@ -15,8 +16,8 @@ import (
 // Scale-out coordination, active when the metadata store is PostgreSQL:
 // nodes tell each other of changes (LISTEN/NOTIFY) so that cached
 // generated metadata is dropped everywhere, and the scheduled jobs
-// (garbage collection, upload expiry) run on one node at a time, the one
-// holding an advisory lock.
+// (garbage collection, upload expiry, replication, retention) run on one
+// node at a time, the one holding an advisory lock.
 
 // ElectionInterval is how often a node that does not run the scheduled
 // jobs checks whether the node that did is gone.
@@ -72,18 +73,34 @@ func (a *App) startCoordination(ctx context.Context, getenv func(string) string)
 	return nil
 }
 
+// jobs runs every scheduled job until ctx ends: housekeeping (GC, upload
+// expiry), replication's loops and retention.
+func (a *App) jobs(ctx context.Context) {
+	var wg sync.WaitGroup
+	run := func(fn func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(ctx) }()
+	}
+	run(a.housekeeping)
+	if a.Replicator != nil {
+		run(a.Replicator.Run)
+	}
+	run(a.retentionSchedule)
+	wg.Wait()
+}
+
 // schedule runs the scheduled jobs: here, or (PostgreSQL) on whichever node
 // holds the scheduler lock, taking over when that node goes away.
 func (a *App) schedule(ctx context.Context) {
 	pool := a.pgPool()
 	if pool == nil {
-		a.housekeeping(ctx)
+		a.jobs(ctx)
 		return
 	}
 	for ctx.Err() == nil {
 		err := postgres.Exclusive(ctx, pool, "scheduler", func(ctx context.Context) error {
 			a.Log.Info("this node runs the scheduled jobs", "node", a.node)
-			a.housekeeping(ctx)
+			a.jobs(ctx)
 			return ctx.Err()
 		})
 		if err != nil && !errors.Is(err, postgres.ErrBusy) && ctx.Err() == nil {

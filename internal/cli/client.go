@@ -38,6 +38,7 @@ func addClientCommands(root *cobra.Command) {
 		g.repoCmd(), g.userCmd(), g.groupCmd(), g.permissionCmd(), g.tokenCmd(),
 		g.pushCmd(), g.pullCmd(), g.lsCmd(), g.deprecateCmd(), g.searchCmd(), g.storageCmd(), g.gcCmd(),
 	}
+	cmds = append(cmds, g.lifecycleCmds()...)
 	for _, c := range cmds {
 		g.addFlags(c.PersistentFlags())
 		c.PersistentPreRunE = g.check

@@ -38,6 +38,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(stderr))
+	root.AddCommand(storageCommands(stderr)...)
 	addClientCommands(root)
 	return root
 }

@@ -14,7 +14,30 @@ type Config struct {
 	Storage      Storage      `yaml:"storage" json:"storage"`
 	Log          Log          `yaml:"log" json:"log"`
 	GC           GC           `yaml:"gc" json:"gc"`
+	Retention    RetentionJob `yaml:"retention" json:"retention"`
 	Repositories []Repository `yaml:"repositories" json:"repositories,omitempty"`
+	// Replication pushes chosen local repositories to other Coffer
+	// instances (docs/replication.md).
+	Replication []ReplicationTarget `yaml:"replication,omitempty" json:"replication,omitempty"`
+}
+
+// ReplicationTarget is another Coffer instance that receives copies of
+// local repositories: on every change, and by a periodic full reconcile.
+type ReplicationTarget struct {
+	Name string `yaml:"name" json:"name"`
+	URL  string `yaml:"url" json:"url"` // the target's base URL
+	// Repositories are key patterns ("docker-release-*"); each matching
+	// local repository is copied to the target's repository of the same key.
+	Repositories []string `yaml:"repositories" json:"repositories"`
+	// Credentials of an administrator of the target: a token (TokenEnv or
+	// TokenFile), or a user with a password (PasswordEnv or PasswordFile).
+	TokenEnv     string `yaml:"token_env,omitempty" json:"token_env,omitempty"`
+	TokenFile    string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+	Username     string `yaml:"username,omitempty" json:"username,omitempty"`
+	PasswordEnv  string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// Interval of the full reconcile (default 5m); changes are sent at once.
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 }
 
 // GC configures garbage collection.
@@ -141,6 +164,24 @@ type Repository struct {
 	// virtual
 	Members       []string `yaml:"members,omitempty" json:"members,omitempty"`
 	DefaultDeploy string   `yaml:"default_deploy,omitempty" json:"default_deploy,omitempty"`
+
+	// Maven holds the settings of maven repositories (nil: the defaults).
+	Maven *MavenSettings `yaml:"maven,omitempty" json:"maven,omitempty"`
+
+	// lifecycle (local repositories)
+	Retention *Retention `yaml:"retention,omitempty" json:"retention,omitempty"`
+	Promotion *Promotion `yaml:"promotion,omitempty" json:"promotion,omitempty"`
+}
+
+// MavenSettings are the per-repository settings of the maven format.
+type MavenSettings struct {
+	// VersionPolicy is release (no -SNAPSHOT versions), snapshot (only
+	// -SNAPSHOT versions) or mixed; default: release on release-tier local
+	// repositories, mixed elsewhere.
+	VersionPolicy string `yaml:"version_policy,omitempty" json:"version_policy,omitempty"`
+	// LayoutPolicy is strict (only Maven 2 layout paths are accepted, the
+	// default) or permissive (other paths are stored as plain files).
+	LayoutPolicy string `yaml:"layout_policy,omitempty" json:"layout_policy,omitempty"`
 }
 
 // Upstream is a remote repository's source.
@@ -161,9 +202,10 @@ func Defaults() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 			UploadTTL:       Duration(24 * time.Hour),
 		},
-		Storage: Storage{DataDir: "./coffer-data", QuotaWarning: 70},
-		Log:     Log{Format: "text", Level: "info"},
-		GC:      GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
+		Storage:   Storage{DataDir: "./coffer-data", QuotaWarning: 70},
+		Log:       Log{Format: "text", Level: "info"},
+		GC:        GC{Interval: Duration(time.Hour), Grace: Duration(time.Hour)},
+		Retention: RetentionJob{Interval: Duration(24 * time.Hour)},
 	}
 }
 

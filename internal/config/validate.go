@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -59,6 +60,9 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 	if cfg.GC.Grace < Duration(time.Second) {
 		c.add("gc.grace", []any{"gc", "grace"}, "must be at least 1s (it protects uploads in flight)")
 	}
+	if cfg.Retention.Interval < 0 {
+		c.add("retention.interval", []any{"retention", "interval"}, "must not be negative (0 disables the schedule)")
+	}
 	if cfg.GC.Interval < 0 {
 		c.add("gc.interval", []any{"gc", "interval"}, "must not be negative (0 disables the schedule)")
 	}
@@ -72,6 +76,39 @@ func Validate(cfg *Config, root *yaml.Node, opts Options) []Problem {
 		c.add("log.level", []any{"log", "level"}, "%q is not one of debug, info, warn, error", cfg.Log.Level)
 	}
 	validateRepos(c, cfg.Repositories, opts, nil)
+	names := map[string]bool{}
+	for i, t := range cfg.Replication {
+		at := func(f string) (string, []any) {
+			return fmt.Sprintf("replication[%d].%s", i, f), []any{"replication", i, f}
+		}
+		if t.Name == "" || names[t.Name] {
+			p, k := at("name")
+			c.add(p, k, "every replication target needs a unique name")
+		}
+		names[t.Name] = true
+		if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p, k := at("url")
+			c.add(p, k, "%q is not an absolute http(s) URL", t.URL)
+		}
+		if len(t.Repositories) == 0 {
+			p, k := at("repositories")
+			c.add(p, k, "name at least one repository (key patterns like docker-release-*)")
+		}
+		for _, pat := range t.Repositories {
+			if _, err := path.Match(pat, ""); err != nil {
+				p, k := at("repositories")
+				c.add(p, k, "%q is not a valid pattern", pat)
+			}
+		}
+		if t.TokenEnv == "" && t.TokenFile == "" && (t.Username == "" || t.PasswordEnv == "" && t.PasswordFile == "") {
+			p, k := at("token_env")
+			c.add(p, k, "credentials of an administrator of the target are required: token_env, token_file, or username with password_env or password_file")
+		}
+		if t.Interval < 0 {
+			p, k := at("interval")
+			c.add(p, k, "must not be negative")
+		}
+	}
 	validateBackends(c, cfg.Storage, opts)
 	sortProblems(c.probs)
 	return c.probs
@@ -241,6 +278,17 @@ func validateRepos(c *collector, repos []Repository, opts Options, existing map[
 		if r.NegativeTTL < 0 {
 			add("negative_ttl", "must not be negative")
 		}
+		if m := r.Maven; m != nil {
+			if r.Format != "maven" {
+				add("maven", "only maven repositories have maven settings")
+			}
+			if m.VersionPolicy != "" && !slices.Contains([]string{"release", "snapshot", "mixed"}, m.VersionPolicy) {
+				add("maven", "version_policy %q is not one of release, snapshot, mixed", m.VersionPolicy)
+			}
+			if m.LayoutPolicy != "" && !slices.Contains([]string{"strict", "permissive"}, m.LayoutPolicy) {
+				add("maven", "layout_policy %q is not one of strict, permissive", m.LayoutPolicy)
+			}
+		}
 		// remote
 		if r.Kind == "remote" {
 			if r.Upstream == nil || r.Upstream.URL == "" {
@@ -273,6 +321,7 @@ func validateRepos(c *collector, repos []Repository, opts Options, existing map[
 				add("upstream", "only remote repositories have an upstream")
 			}
 		}
+		validateLifecycle(r, add)
 		// virtual
 		if r.Kind == "virtual" {
 			if len(r.Members) == 0 {

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -327,6 +328,8 @@ type Links interface {
 	ListLinksFrom(ctx context.Context, repoID, name, source string) ([]Link, error)
 	ListLinksTo(ctx context.Context, repoID, name, target, kind string) ([]Link, error)
 	DeleteLinksFrom(ctx context.Context, repoID, name, source string) error
+	// ListRepoLinks lists every edge of a repository (replication).
+	ListRepoLinks(ctx context.Context, repoID string) ([]Link, error)
 }
 
 // Settings stores instance-wide values shared by every node.
@@ -334,6 +337,27 @@ type Settings interface {
 	GetSetting(ctx context.Context, key string) (string, error)
 	// InitSetting stores value unless key exists, and returns the stored value.
 	InitSetting(ctx context.Context, key, value string) (string, error)
+	// SetSetting stores value under key, replacing any value.
+	SetSetting(ctx context.Context, key, value string) error
+	// DeleteSetting removes key; a missing key is not an error.
+	DeleteSetting(ctx context.Context, key string) error
+}
+
+// GCHoldPrefix starts the settings keys that hold garbage collection: while
+// one of them holds a value (HoldValue) later than now, no blob is marked as
+// garbage. A backup holds collection so that every blob its metadata
+// snapshot references is still there when it copies it.
+const GCHoldPrefix = "gc.hold."
+
+// HoldValue encodes a hold's expiry so that values compare as strings.
+func HoldValue(until time.Time) string { return fmt.Sprintf("%020d", until.UnixNano()) }
+
+// Snapshotter is implemented by stores that can write a consistent copy of
+// themselves while they keep serving (SQLite's VACUUM INTO).
+type Snapshotter interface {
+	// Snapshot writes a consistent copy of the whole database to path, a
+	// file that must not exist.
+	Snapshot(ctx context.Context, path string) error
 }
 
 // Tx is the set of roles available inside a transaction.
@@ -349,6 +373,7 @@ type Tx interface {
 	Tokens
 	Permissions
 	Audit
+	Lifecycle
 }
 
 // Store is the metadata store.
@@ -359,4 +384,29 @@ type Store interface {
 	// Ping checks the store answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Pin marks a package version (a raw path: Name the path, Version "") as in
+// use: retention never expires it.
+type Pin struct {
+	RepoID    string
+	Name      string
+	Version   string
+	Reason    string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// Lifecycle stores what retention and promotion need beyond the other roles.
+type Lifecycle interface {
+	// PutPin creates or replaces a pin.
+	PutPin(ctx context.Context, p *Pin) error
+	DeletePin(ctx context.Context, repoID, name, version string) error
+	// ListPins returns a repository's pins in (name, version) order.
+	ListPins(ctx context.Context, repoID string) ([]*Pin, error)
+	// LastDownloads returns, by component ID, the latest download of any
+	// asset of each component of a repository that was ever downloaded.
+	LastDownloads(ctx context.Context, repoID string) (map[string]time.Time, error)
+	// ListLinksOfKind returns every link of one kind in a repository.
+	ListLinksOfKind(ctx context.Context, repoID, kind string) ([]Link, error)
 }

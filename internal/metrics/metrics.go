@@ -157,3 +157,49 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// ReplicationInfo is what the replication gauges need to know of a target.
+type ReplicationInfo struct {
+	Target               string
+	InSync               bool
+	LagSeconds           float64
+	LastSuccess          time.Time
+	BlobsSent, BytesSent int64
+}
+
+// RegisterReplication adds per-target replication gauges, read at scrape time.
+func (m *Metrics) RegisterReplication(targets func() []ReplicationInfo) {
+	m.Registry.MustRegister(replicationCollector(targets))
+}
+
+type replicationCollector func() []ReplicationInfo
+
+var (
+	replLagDesc    = prometheus.NewDesc("coffer_replication_lag_seconds", "Age of the oldest change not yet replicated to the target (0: in sync).", []string{"target"}, nil)
+	replInSyncDesc = prometheus.NewDesc("coffer_replication_in_sync", "1 when every change is on the target.", []string{"target"}, nil)
+	replLastDesc   = prometheus.NewDesc("coffer_replication_last_success_timestamp_seconds", "When the last complete replication pass ended.", []string{"target"}, nil)
+	replBlobsDesc  = prometheus.NewDesc("coffer_replication_blobs_sent_total", "Blobs sent to the target.", []string{"target"}, nil)
+	replBytesDesc  = prometheus.NewDesc("coffer_replication_bytes_sent_total", "Bytes of blobs sent to the target.", []string{"target"}, nil)
+)
+
+func (c replicationCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{replLagDesc, replInSyncDesc, replLastDesc, replBlobsDesc, replBytesDesc} {
+		ch <- d
+	}
+}
+
+func (c replicationCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range c() {
+		in := 0.0
+		if t.InSync {
+			in = 1
+		}
+		ch <- prometheus.MustNewConstMetric(replLagDesc, prometheus.GaugeValue, t.LagSeconds, t.Target)
+		ch <- prometheus.MustNewConstMetric(replInSyncDesc, prometheus.GaugeValue, in, t.Target)
+		if !t.LastSuccess.IsZero() {
+			ch <- prometheus.MustNewConstMetric(replLastDesc, prometheus.GaugeValue, float64(t.LastSuccess.UnixNano())/1e9, t.Target)
+		}
+		ch <- prometheus.MustNewConstMetric(replBlobsDesc, prometheus.CounterValue, float64(t.BlobsSent), t.Target)
+		ch <- prometheus.MustNewConstMetric(replBytesDesc, prometheus.CounterValue, float64(t.BytesSent), t.Target)
+	}
+}

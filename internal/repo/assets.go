@@ -292,7 +292,7 @@ func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing,
 		}
 		if c := o.Component; c != nil {
 			comp := &meta.Component{RepoID: target.ID, Name: c.Name, Version: c.Version, Attributes: c.Attributes,
-				CreatedBy: a.CreatedBy}
+				CreatedBy: a.CreatedBy, CreatedAt: m.now()}
 			if err := tx.PutComponent(ctx, comp); err != nil {
 				return err
 			}
@@ -346,6 +346,8 @@ func (m *Manager) commitAsset(ctx context.Context, target *Repository, existing,
 	}
 	if o.Component != nil {
 		m.Bump(target.ID, o.Component.Name)
+	} else {
+		m.changed(target.ID)
 	}
 	if !unchanged {
 		m.warnQuota(ctx, target)

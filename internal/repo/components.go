@@ -19,9 +19,10 @@ import (
 // change the manager cannot attribute to a name (an asset deleted or
 // deprecated by path) counts for every name of its repository.
 type generations struct {
-	mu   sync.Mutex
-	m    map[string]uint64
-	repo map[string]uint64
+	mu    sync.Mutex
+	m     map[string]uint64
+	repo  map[string]uint64
+	hooks []func(key string)
 	// all moves every generation at once (another node's changes may have
 	// been missed: its notifications were lost).
 	all uint64
@@ -54,6 +55,9 @@ func (m *Manager) Invalidate(repoID, name string, whole bool) {
 	} else {
 		m.bumpLocal(repoID, name)
 	}
+	// Change hooks (replication) hear of every node's changes: the node
+	// running the scheduled jobs replicates them.
+	m.changed(repoID)
 }
 
 // InvalidateAll moves every generation: after losing contact with the
@@ -95,6 +99,7 @@ func (m *Manager) Generation(repoID, name string) uint64 {
 // changes they make themselves, such as moving a dist-tag).
 func (m *Manager) Bump(repoID, name string) {
 	m.bumpLocal(repoID, name)
+	m.changed(repoID)
 	if fn := m.notifier(); fn != nil {
 		fn(repoID, name, false)
 	}
@@ -102,16 +107,47 @@ func (m *Manager) Bump(repoID, name string) {
 
 func (m *Manager) bumpLocal(repoID, name string) {
 	m.gens.mu.Lock()
-	defer m.gens.mu.Unlock()
 	if m.gens.m == nil {
 		m.gens.m = map[string]uint64{}
 	}
 	m.gens.m[genKey(repoID, name)]++
+	m.gens.mu.Unlock()
+}
+
+// OnChange registers fn to be told (with the repository's key) of every
+// change to a repository's content, after it is committed: replication
+// listens here. fn must not block.
+func (m *Manager) OnChange(fn func(key string)) {
+	m.gens.mu.Lock()
+	m.gens.hooks = append(m.gens.hooks, fn)
+	m.gens.mu.Unlock()
+}
+
+func (m *Manager) changed(repoID string) {
+	m.gens.mu.Lock()
+	hooks := m.gens.hooks
+	m.gens.mu.Unlock()
+	if len(hooks) == 0 {
+		return
+	}
+	key := ""
+	m.mu.RLock()
+	for _, r := range m.repos {
+		if r.ID == repoID {
+			key = r.Key
+			break
+		}
+	}
+	m.mu.RUnlock()
+	for _, h := range hooks {
+		h(key)
+	}
 }
 
 // bumpRepo records a change that may touch any name of a repository.
 func (m *Manager) bumpRepo(repoID string) {
 	m.bumpRepoLocal(repoID)
+	m.changed(repoID)
 	if fn := m.notifier(); fn != nil {
 		fn(repoID, "", true)
 	}
@@ -119,11 +155,11 @@ func (m *Manager) bumpRepo(repoID string) {
 
 func (m *Manager) bumpRepoLocal(repoID string) {
 	m.gens.mu.Lock()
-	defer m.gens.mu.Unlock()
 	if m.gens.repo == nil {
 		m.gens.repo = map[string]uint64{}
 	}
 	m.gens.repo[repoID]++
+	m.gens.mu.Unlock()
 }
 
 // Mutate runs fn in one transaction on behalf of the caller in ctx, for

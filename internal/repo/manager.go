@@ -89,6 +89,10 @@ func NewManager(ctx context.Context, store meta.Store, blobs blob.Store, opts Op
 // manager about repositories, hence not a constructor argument).
 func (m *Manager) SetAuth(a *auth.Service) { m.auth = a }
 
+// SetClock replaces the clock that stamps new package versions and judges
+// proxy freshness (tests of retention move it).
+func (m *Manager) SetClock(now func() time.Time) { m.now = now }
+
 // Blobs returns the blob store.
 func (m *Manager) Blobs() blob.Store { return m.blobs }
 

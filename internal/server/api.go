@@ -33,7 +33,7 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 func newAPI(s *Server) http.Handler {
 	a := &api{s: s, repos: s.deps.Repos, auth: s.deps.Auth, store: s.deps.Repos.Store(), mux: http.NewServeMux()}
 	for _, rt := range a.routes() {
-		a.mux.Handle(rt.pattern, a.handle(rt.fn))
+		a.mux.Handle(rt.pattern, a.handleLimit(rt.fn, bodyLimit(rt.pattern)))
 	}
 	return a
 }
@@ -48,7 +48,7 @@ type route struct {
 // routes is the API's table; the OpenAPI document lists the same paths
 // (a test keeps the two in step).
 func (a *api) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/openapi.json", a.openapi, "This document.", "", ""},
 		{"GET /api/v1/whoami", a.whoami, "Who the caller is (user, groups, token scopes).", "", "WhoAmI"},
 		{"GET /api/v1/repositories", a.listRepos, "Repositories the caller may read.", "", "RepositoryList"},
@@ -65,6 +65,7 @@ func (a *api) routes() []route {
 		{"GET /api/v1/repositories/{key}/tags", a.listTags, "Tags of a package name (?name=; OCI image tags, npm dist-tags).", "", "TagList"},
 		{"DELETE /api/v1/repositories/{key}/tags", a.untag, "Remove a tag (?name=&tag=) without touching what it points to, as the tier allows.", "", ""},
 		{"GET /api/v1/search/artifacts", a.searchArtifacts, "Search artifacts by path substring (q) across readable repositories (repo=a,b).", "", "ArtifactPage"},
+		{"GET /api/v1/search/maven", a.searchMaven, "Search Maven components by groupId (g; a trailing * for a prefix), artifactId (a), version (v) across readable maven repositories (repo=a,b).", "", "MavenSearch"},
 		{"GET /api/v1/storage", a.storage, "Storage usage: logical per repository, physical for the instance, dedupe ratio (admin).", "", "Storage"},
 		{"GET /api/v1/users", a.listUsers, "List users (admin).", "", "UserList"},
 		{"POST /api/v1/users", a.createUser, "Create a user (admin).", "UserCreate", "User"},
@@ -85,8 +86,12 @@ func (a *api) routes() []route {
 		{"DELETE /api/v1/permissions/{id}", a.deletePermission, "Revoke a grant (admin).", "", ""},
 		{"POST /api/v1/gc", a.runGC, "Run garbage collection now (admin); {\"dry_run\": true} only reports what would be reclaimed.", "GCRequest", "GCReport"},
 		{"GET /api/v1/gc", a.lastGC, "The last garbage collection's report (admin).", "", "GCReport"},
+		{"GET /api/v1/replication", a.replicationStatus, "Replication targets of this instance: status, lag, what was sent (admin).", "", "ReplicationStatus"},
+		{"GET /api/v1/replication/repositories/{key}", a.replicaState, "The whole replicable state of a local repository (admin).", "", "ReplicaState"},
+		{"POST /api/v1/replication/repositories/{key}", a.applyReplica, "Make a local repository equal to a replica state; lists missing blobs first (?dry=true: only list) (admin).", "ReplicaState", "ReplicaResult"},
+		{"PUT /api/v1/replication/blobs/{digest}", a.receiveBlob, "Receive a blob for replication, verified against its digest; Content-Length required (admin).", "", ""},
 		{"GET /api/v1/audit", a.listAudit, "Audit events, newest first (repo, before, limit) (admin).", "", "AuditList"},
-	}
+	}, a.lifecycleRoutes()...)
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -114,12 +119,14 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-func (a *api) handle(fn apiFunc) http.Handler {
+func (a *api) handle(fn apiFunc) http.Handler { return a.handleLimit(fn, maxAPIBody) }
+
+func (a *api) handleLimit(fn apiFunc, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, err := a.s.Authenticate(r)
 		if err == nil {
-			if r.Body != nil {
-				r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+			if r.Body != nil && limit > 0 {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
 			}
 			err = fn(w, r)
 		}

@@ -160,6 +160,8 @@ func TestEveryRouteAnswers(t *testing.T) {
 		{"DELETE /api/v1/repositories/{key}/tags", "DELETE", "/api/v1/repositories/raw-release/tags?name=team/api&tag=latest", nil, 409, nil},
 		{"GET /api/v1/search/artifacts", "GET", "/api/v1/search/artifacts?q=A.TXT", nil, 200, all(eq("dir/a.txt", "items", 0, "path"), eq(nil, "items", 1))},
 		{"GET /api/v1/search/artifacts", "GET", "/api/v1/search/artifacts?q=app&repo=raw-dev", nil, 200, eq(nil, "items", 0)},
+		{"GET /api/v1/search/maven", "GET", "/api/v1/search/maven?g=com.acme&a=lib", nil, 200, eq(nil, "items", 0)}, // no maven repository here: see format/maven
+		{"GET /api/v1/search/maven", "GET", "/api/v1/search/maven", nil, 400, nil},
 		{"GET /api/v1/storage", "GET", "/api/v1/storage", nil, 200, all(eq(4.0, "physical", "blobs"), eq(25.0, "logical_bytes"), eq(25.0, "physical", "bytes"))},
 		{"GET /api/v1/users", "GET", "/api/v1/users", nil, 200, all(isList(2), eq("admin", 0, "name"), eq(true, 0, "admin"))},
 		{"POST /api/v1/users", "POST", "/api/v1/users", obj{"name": "bob", "password": "bob-password", "email": "bob@example.com"}, 201, all(eq("bob", "name"), eq(false, "admin"))},
@@ -208,6 +210,29 @@ func TestEveryRouteAnswers(t *testing.T) {
 		{"GET /api/v1/gc", "GET", "/api/v1/gc", nil, 404, nil},                                           // a dry run is not "the last collection"
 		{"POST /api/v1/gc", "POST", "/api/v1/gc", nil, 200, all(eq(false, "dry_run"), eq(0.0, "blobs"))}, // within the grace period
 		{"GET /api/v1/gc", "GET", "/api/v1/gc", nil, 200, eq(false, "dry_run")},
+		{"GET /api/v1/replication", "GET", "/api/v1/replication", nil, 200, func(t *testing.T, v any) { isList(0)(t, field(v, "targets")) }},
+		{"GET /api/v1/replication/repositories/{key}", "GET", "/api/v1/replication/repositories/raw-release", nil, 200,
+			all(eq("raw", "format"), eq("app/1.0/app.tgz", "assets", 0, "path"), eq(13.0, "assets", 0, "size"))},
+		{"GET /api/v1/replication/repositories/{key}", "GET", "/api/v1/replication/repositories/nope", nil, 404, nil},
+		{"POST /api/v1/replication/repositories/{key}", "POST", "/api/v1/replication/repositories/raw-dev?dry=true",
+			obj{"repository": "raw-dev", "format": "raw", "assets": []obj{{"path": "x", "blob": "sha256:" + strings.Repeat("0", 64), "size": 1}}},
+			200, eq("sha256:"+strings.Repeat("0", 64), "missing", 0)},
+		{"POST /api/v1/replication/repositories/{key}", "POST", "/api/v1/replication/repositories/raw-dev",
+			obj{"repository": "raw-dev", "format": "npm"}, 400, nil},
+		{"PUT /api/v1/replication/blobs/{digest}", "PUT", "/api/v1/replication/blobs/sha256:" + strings.Repeat("0", 64), "not these bytes", 400, nil},
+		{"POST /api/v1/repositories/{key}/pins", "POST", "/api/v1/repositories/raw-dev/pins", obj{"artifact": "dir/a.txt", "reason": "prod"}, 201, all(
+			eq("dir/a.txt", "name"), eq("prod", "reason"), eq("admin", "created_by"))},
+		{"POST /api/v1/repositories/{key}/pins", "POST", "/api/v1/repositories/raw-dev/pins", obj{"artifact": "dir/none.txt"}, 404, nil},
+		{"POST /api/v1/repositories/{key}/pins", "POST", "/api/v1/repositories/raw-all/pins", obj{"artifact": "dir/a.txt"}, 400, nil},
+		{"GET /api/v1/repositories/{key}/pins", "GET", "/api/v1/repositories/raw-dev/pins", nil, 200, all(isList(1), eq("dir/a.txt", 0, "name"))},
+		{"DELETE /api/v1/repositories/{key}/pins", "DELETE", "/api/v1/repositories/raw-dev/pins?artifact=dir/a.txt", nil, 204, nil},
+		{"DELETE /api/v1/repositories/{key}/pins", "DELETE", "/api/v1/repositories/raw-dev/pins?artifact=dir/a.txt", nil, 404, nil},
+		{"GET /api/v1/retention", "GET", "/api/v1/retention", nil, 404, nil},
+		{"POST /api/v1/retention", "POST", "/api/v1/retention", obj{"dry_run": true}, 200, all(eq(true, "dry_run"), eq(0.0, "expired"),
+			eq("no retention rules (retention is opt-in)", "repositories", 0, "skipped"))},
+		{"POST /api/v1/retention", "POST", "/api/v1/retention", obj{"repos": []string{"raw-remote"}}, 400, nil},
+		{"POST /api/v1/retention", "POST", "/api/v1/retention", nil, 200, eq(false, "dry_run")},
+		{"GET /api/v1/retention", "GET", "/api/v1/retention", nil, 200, eq(false, "dry_run")},
 	}
 	covered := map[string]bool{}
 	admin := e.Admin()

@@ -46,7 +46,7 @@ func (a *api) openapiDoc() map[string]any {
 		}
 		status := "200"
 		switch {
-		case method == "POST" && rt.out != "ApplyResult" && rt.out != "DeprecationResult":
+		case method == "POST" && rt.out != "ApplyResult" && rt.out != "DeprecationResult" && !postAnswers200[rt.out]:
 			status = "201"
 		case rt.out == "" && method != "GET":
 			status = "204"
@@ -114,6 +114,7 @@ func schemas() map[string]any {
 		"max_upload_size": map[string]any{"description": "bytes, or a string like 512MiB"},
 		"upstream":        obj(map[string]any{"url": str, "username": str, "password_env": str, "password_file": str, "timeout": str}, "url"),
 		"metadata_ttl":    str, "negative_ttl": str, "members": strs, "default_deploy": str,
+		"maven": obj(map[string]any{"version_policy": enum("release", "snapshot", "mixed"), "layout_policy": enum("strict", "permissive")}),
 	}
 	repoProps := map[string]any{}
 	for k, v := range decl {
@@ -132,7 +133,7 @@ func schemas() map[string]any {
 		"expires_at": when, "created_at": when, "last_used_at": when, "token": map[string]any{"type": "string", "description": "The secret; only in the creation response."}})
 	perm := obj(map[string]any{"id": str, "principal_type": enum("user", "group", "anonymous"), "principal": str, "repos": str, "actions": strs, "created_at": when})
 	group := obj(map[string]any{"name": str, "description": str, "members": strs}, "name")
-	return map[string]any{
+	out := map[string]any{
 		"Error": obj(map[string]any{"error": obj(map[string]any{"code": str, "message": str,
 			"problems": arr(obj(map[string]any{"line": intT, "field": str, "message": str}))})}),
 		"WhoAmI":          obj(map[string]any{"name": str, "anonymous": boolT, "admin": boolT, "groups": strs, "token": obj(map[string]any{"id": str, "name": str, "scopes": arr(ref("Scope"))})}),
@@ -144,7 +145,20 @@ func schemas() map[string]any {
 		"Artifact":        artifact,
 		"ArtifactPage":    obj(map[string]any{"items": arr(ref("Artifact")), "next": map[string]any{"type": "string", "description": "Cursor for the next page (after=)."}}),
 		"DeleteResult":    obj(map[string]any{"deleted": intT}),
-		"GCRequest":       obj(map[string]any{"dry_run": boolT}),
+		"MavenSearch": obj(map[string]any{"items": arr(obj(map[string]any{"repo": str, "group_id": str, "artifact_id": str, "version": str,
+			"deprecated": boolT, "files": arr(obj(map[string]any{"path": str, "size": intT, "sha256": str, "download_uri": str}))}))}),
+		"GCRequest": obj(map[string]any{"dry_run": boolT}),
+		"ReplicationStatus": obj(map[string]any{"targets": arr(obj(map[string]any{"name": str, "url": str, "repositories": strs,
+			"in_sync": boolT, "lag_seconds": map[string]any{"type": "number"}, "last_success": when, "last_error": str, "last_error_at": when,
+			"passes": intT, "blobs_sent": intT, "bytes_sent": intT, "changes": intT}))}),
+		"ReplicaState": obj(map[string]any{"repository": str, "format": str,
+			"components": arr(obj(map[string]any{"name": str, "version": str, "attributes": map[string]any{"type": "object"}, "deprecated": boolT, "deprecation_message": str, "created_at": when, "created_by": str})),
+			"assets": arr(obj(map[string]any{"path": str, "blob": str, "size": intT, "content_type": str, "sha1": str, "md5": str, "sha512": str,
+				"deprecated": boolT, "deprecation_message": str, "component": obj(map[string]any{"name": str, "version": str}),
+				"attributes": map[string]any{"type": "object"}, "created_at": when, "created_by": str})),
+			"tags":  arr(obj(map[string]any{"name": str, "tag": str, "target": str})),
+			"links": arr(obj(map[string]any{"name": str, "source": str, "target": str, "kind": str}))}, "repository", "format"),
+		"ReplicaResult": obj(map[string]any{"missing": strs, "changed": intT}),
 		"GCReport": obj(map[string]any{"dry_run": boolT, "started": when, "finished": when, "blobs": intT, "bytes": intT,
 			"uploads": intT, "resumed_deletions": intT, "grace_cutoff": when}),
 		"TagList":           arr(obj(map[string]any{"name": str, "tag": str, "target": str, "updated_at": when})),
@@ -168,4 +182,8 @@ func schemas() map[string]any {
 		"AuditList": arr(obj(map[string]any{"id": str, "at": when, "actor": str, "action": str, "repo": str, "path": str,
 			"detail": map[string]any{"type": "object"}})),
 	}
+	for k, v := range lifecycleSchemas() {
+		out[k] = v
+	}
+	return out
 }

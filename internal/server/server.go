@@ -14,6 +14,7 @@ import (
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/format"
 	"github.com/cofferhq/coffer/internal/gc"
+	"github.com/cofferhq/coffer/internal/lifecycle"
 	"github.com/cofferhq/coffer/internal/metrics"
 	"github.com/cofferhq/coffer/internal/reqctx"
 )
@@ -31,7 +32,16 @@ type Server struct {
 	ready      atomic.Bool
 	handler    http.Handler
 	collector  *gc.Collector
+	// replication reports the replication targets' status (nil: none).
+	replication func() any
+	retention   *lifecycle.Retention
 }
+
+// SetRetention connects the retention runner to the management API.
+func (s *Server) SetRetention(r *lifecycle.Retention) { s.retention = r }
+
+// Format returns a registered format by name (nil if none).
+func (s *Server) Format(name string) format.Format { return s.formats[name] }
 
 // SetCollector connects garbage collection to the management API.
 func (s *Server) SetCollector(c *gc.Collector) { s.collector = c }

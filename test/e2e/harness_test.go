@@ -73,7 +73,13 @@ func (s *syncBuffer) String() string {
 // configuration (may be ""). The admin password is adminPassword.
 func StartServer(t testing.TB, configYAML string) *Server {
 	t.Helper()
-	s := &Server{t: t, DataDir: t.TempDir()}
+	return StartServerIn(t, t.TempDir(), configYAML)
+}
+
+// StartServerIn is StartServer on the data directory dir.
+func StartServerIn(t testing.TB, dir, configYAML string) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: dir}
 	if configYAML != "" {
 		s.Config = filepath.Join(t.TempDir(), "coffer.yaml")
 		if err := os.WriteFile(s.Config, []byte(configYAML), 0o644); err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	crand "crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -87,4 +88,38 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The quota seen through a package manager: npm publish of a version that
+// does not fit fails with npm's own error output naming the quota and the
+// repository, and what was published before still installs.
+func TestQuotaRefusalThroughNpm(t *testing.T) {
+	s := StartServer(t, `
+repositories:
+  - {key: npm-small, format: npm, kind: local, tier: dev, quota: 6KiB}
+`)
+	token := apiToken(t, s, "admin", adminPassword)
+	p := newNpmProject(t, s.URL+"/repository/npm-small/", token, nil)
+	publish := func(version string) (string, error) {
+		dir := pkgDir(t, p, "fat-widget", version)
+		junk := make([]byte, 3000) // incompressible: the tarball is ~3 KiB
+		crand.Read(junk)
+		must(t, os.WriteFile(filepath.Join(dir, "blob.bin"), junk, 0o644))
+		return p.publishFrom(dir)
+	}
+	if out, err := publish("1.0.0"); err != nil {
+		t.Fatalf("publish within the quota: %v\n%s", err, out)
+	}
+	out, err := publish("2.0.0")
+	if err == nil {
+		t.Fatalf("publish over the quota succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "quota of npm-small is full") {
+		t.Fatalf("npm's output does not name the quota and the repository:\n%s", out)
+	}
+	inst := newNpmProject(t, s.URL+"/repository/npm-small/", token, map[string]string{"fat-widget": "1.0.0"})
+	inst.must("npm", "install")
+	if v := inst.installedVersion("fat-widget"); v != "1.0.0" {
+		t.Fatalf("installed fat-widget %q after the refusal, want 1.0.0", v)
+	}
 }

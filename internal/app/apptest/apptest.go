@@ -32,11 +32,17 @@ type Env struct {
 // `repositories:` list of a configuration file, or a whole file).
 func New(t testing.TB, yamlConfig string) *Env {
 	t.Helper()
+	return NewIn(t, t.TempDir(), yamlConfig)
+}
+
+// NewIn is New with the data directory dir (one restored from a backup, say).
+func NewIn(t testing.TB, dir, yamlConfig string) *Env {
+	t.Helper()
 	cfg, err := config.Parse([]byte(yamlConfig), config.Options{Formats: app.FormatNames()})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	cfg.Storage.DataDir = t.TempDir()
+	cfg.Storage.DataDir = dir
 	secrets := UseBackends(t, &cfg.Storage)
 	cfg.Log.Level = "warn"
 	if testing.Verbose() {

@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Tags", testTags},
 		{"Uploads", testUploads},
 		{"Links", testLinks},
+		{"PinsDownloadsLinkKinds", testLifecycle},
 		{"Settings", testSettings},
 		{"DeleteRepoTakesItsRows", testDeleteRepoCascade},
 		{"Blobs", testBlobs},

@@ -27,6 +27,9 @@ var _ meta.Store = (*DB)(nil)
 // Dialect is what differs between engines.
 type Dialect struct {
 	Goose goose.Dialect
+	// Snapshot writes a consistent copy of the database to path (nil: the
+	// database cannot snapshot itself).
+	Snapshot func(ctx context.Context, db *sql.DB, path string) error
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
 	// IsForeignKey reports whether err is a foreign-key violation.
@@ -267,7 +270,7 @@ func (q *queries) DeleteRepo(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	for _, table := range []string{"links", "uploads", "tags", "components"} {
+	for _, table := range []string{"links", "uploads", "tags", "pins", "components"} {
 		if _, err := q.exec(ctx, "repository "+key, `DELETE FROM `+table+` WHERE repo_id=$1`, r.ID); err != nil {
 			return err
 		}
@@ -634,12 +637,16 @@ func (q *queries) MarkGarbage(ctx context.Context, cutoff time.Time, limit int) 
 	// The conditions are checked twice: in the subquery that picks a batch
 	// and again on each row as it is updated (a writer may have leased or
 	// referenced it meanwhile).
+	// Nothing is marked while a hold (a backup copying what its snapshot
+	// references) is in force; the check is in the same statement, so a
+	// hold committed before it is always seen.
 	rows, err := q.w.QueryContext(ctx, fmt.Sprintf(`UPDATE blobs SET state = 'deleting'
 		WHERE digest IN (SELECT b.digest FROM blobs b WHERE b.state = 'live' AND b.last_ref < $1
 			AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = b.digest) ORDER BY b.digest LIMIT %d)
 		AND state = 'live' AND last_ref < $1
 		AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = blobs.digest)
-		RETURNING `+blobCols, limit), nanos(cutoff))
+		AND NOT EXISTS (SELECT 1 FROM settings s WHERE s.key LIKE $2 AND s.value > $3)
+		RETURNING `+blobCols, limit), nanos(cutoff), meta.GCHoldPrefix+"%", meta.HoldValue(time.Now()))
 	if err != nil {
 		return nil, q.translate(err, "garbage")
 	}
@@ -676,4 +683,13 @@ func (q *queries) BlobUsage(ctx context.Context) (meta.Usage, error) {
 		(SELECT value FROM counters WHERE name='physical_count'),
 		(SELECT value FROM counters WHERE name='physical_bytes')`).Scan(&u.Count, &u.Bytes)
 	return u, err
+}
+
+// Snapshot writes a consistent copy of the database to path while it keeps
+// serving (meta.Snapshotter).
+func (db *DB) Snapshot(ctx context.Context, path string) error {
+	if db.queries.d.Snapshot == nil {
+		return errs.New(errs.NotAllowed, "this database cannot snapshot itself")
+	}
+	return db.queries.d.Snapshot(ctx, db.read, path)
 }

@@ -111,3 +111,23 @@ func (q *queries) InitSetting(ctx context.Context, key, value string) (string, e
 	err := q.w.QueryRowContext(ctx, `SELECT value FROM settings WHERE key=$1`, key).Scan(&v)
 	return v, q.translate(err, "setting "+key)
 }
+
+func (q *queries) SetSetting(ctx context.Context, key, value string) error {
+	_, err := q.exec(ctx, "setting "+key, `INSERT INTO settings (key, value) VALUES ($1,$2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+func (q *queries) DeleteSetting(ctx context.Context, key string) error {
+	_, err := q.exec(ctx, "setting "+key, `DELETE FROM settings WHERE key=$1`, key)
+	return err
+}
+
+func (q *queries) ListRepoLinks(ctx context.Context, repoID string) ([]meta.Link, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT repo_id, name, source, target, kind FROM links
+		WHERE repo_id=$1 ORDER BY name, source, kind, target`, repoID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanLink)
+}

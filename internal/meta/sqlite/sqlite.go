@@ -54,6 +54,7 @@ func Open(ctx context.Context, path string) (*sqldb.DB, error) {
 		Goose:        goose.DialectSQLite3,
 		IsUnique:     isCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 		IsForeignKey: isCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
+		Snapshot:     vacuumInto,
 	})
 	if err != nil {
 		read.Close()
@@ -76,4 +77,13 @@ func isCode(codes ...int) func(error) bool {
 		}
 		return false
 	}
+}
+
+// vacuumInto writes a consistent, compacted copy of the database: one read
+// transaction, so writers go on meanwhile (WAL).
+func vacuumInto(ctx context.Context, db *sql.DB, path string) error {
+	if _, err := db.ExecContext(ctx, `VACUUM INTO $1`, path); err != nil {
+		return fmt.Errorf("sqlite snapshot to %s: %w", path, err)
+	}
+	return nil
 }

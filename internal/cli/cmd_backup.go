@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cofferhq/coffer/internal/app"
+	"github.com/cofferhq/coffer/internal/backup"
+	"github.com/cofferhq/coffer/internal/config"
+)
+
+// The storage commands (backup, restore, verify) work on an instance's
+// storage directly, beside a running server or without one: they read the
+// same configuration as `coffer serve`.
+
+type storageFlags struct {
+	cfgPath, dataDir, output string
+}
+
+func (s *storageFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&s.cfgPath, "config", "c", "", "the server's configuration file (YAML)")
+	f.StringVar(&s.dataDir, "data", "", "the server's data directory (default ./coffer-data)")
+	f.StringVarP(&s.output, "output", "o", "text", "output format: text or json")
+}
+
+func (s *storageFlags) config() (config.Config, error) {
+	cfg, err := config.Load(s.cfgPath, config.Options{Formats: app.FormatNames()})
+	if err != nil {
+		return cfg, err
+	}
+	if s.dataDir != "" {
+		cfg.Storage.DataDir = s.dataDir
+	}
+	if s.output != "text" && s.output != "json" {
+		return cfg, fmt.Errorf("--output %q is not one of text, json", s.output)
+	}
+	return cfg, nil
+}
+
+func (s *storageFlags) print(w io.Writer, v any, kv ...string) error {
+	if s.output == "json" {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	return fields(w, kv...)
+}
+
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func storageCommands(stderr io.Writer) []*cobra.Command {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return []*cobra.Command{backupCmd(log), restoreCmd(log), verifyCmd(log)}
+}
+
+func backupCmd(log *slog.Logger) *cobra.Command {
+	var s storageFlags
+	var to string
+	cmd := &cobra.Command{
+		Use:   "backup --to DIR",
+		Short: "Back up the instance into DIR while it keeps serving (incremental: blobs already in DIR are not copied again)",
+		Long: "Back up the instance into DIR while the server keeps serving: a consistent snapshot of the\n" +
+			"metadata and every blob it references. DIR may hold earlier backups: blobs are content-addressed\n" +
+			"and shared by every snapshot, so only new ones are copied. Garbage collection is held while the\n" +
+			"blobs are copied. Restore with `coffer restore --from DIR`.",
+		Args: cobra.NoArgs,
+	}
+	s.add(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "backup directory (created if needed)")
+	cmd.MarkFlagRequired("to")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := s.config()
+		if err != nil {
+			return err
+		}
+		ctx, stop := signalContext(cmd)
+		defer stop()
+		store, blobs, err := app.OpenStorage(ctx, cfg, nil)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		rep, err := backup.Run(ctx, backup.Source{Store: store, Blobs: blobs, Log: log}, to)
+		if err != nil {
+			return err
+		}
+		return s.print(cmd.OutOrStdout(), rep,
+			"Snapshot", rep.ID,
+			"Directory", rep.Dir,
+			"Blobs", fmt.Sprintf("%d (%s)", rep.Blobs, humanSize(rep.Bytes)),
+			"Copied", fmt.Sprintf("%d (%s); the rest were already in the backup", rep.Copied, humanSize(rep.CopiedBytes)),
+			"Took", rep.Finished.Sub(rep.Started).Round(1e6).String())
+	}
+	return cmd
+}
+
+func restoreCmd(log *slog.Logger) *cobra.Command {
+	var s storageFlags
+	var from, snapshot string
+	cmd := &cobra.Command{
+		Use:   "restore --from DIR [--snapshot ID]",
+		Short: "Restore a backup into an empty data directory (every blob verified against its digest)",
+		Args:  cobra.NoArgs,
+	}
+	s.add(cmd)
+	cmd.Flags().StringVar(&from, "from", "", "backup directory")
+	cmd.Flags().StringVar(&snapshot, "snapshot", "", "snapshot id (default: the latest)")
+	cmd.MarkFlagRequired("from")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := s.config()
+		if err != nil {
+			return err
+		}
+		ctx, stop := signalContext(cmd)
+		defer stop()
+		rep, err := backup.Restore(ctx, from, snapshot, cfg.Storage.DataDir, log)
+		if err != nil {
+			return err
+		}
+		return s.print(cmd.OutOrStdout(), rep,
+			"Restored", rep.ID,
+			"Data directory", rep.DataDir,
+			"Blobs", fmt.Sprintf("%d (%s), each verified against its digest", rep.Blobs, humanSize(rep.Bytes)),
+			"Took", rep.Duration.Round(1e6).String())
+	}
+	return cmd
+}
+
+func verifyCmd(log *slog.Logger) *cobra.Command {
+	var s storageFlags
+	var quick bool
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check every blob against its digest and every reference against the blob store; report, repair nothing",
+		Long: "Check every blob the metadata references: that it exists, has its recorded size, and (unless\n" +
+			"--quick) that its content hashes to its digest. Files no metadata knows are listed too. Nothing\n" +
+			"is repaired or removed. Exits 1 when something is wrong.",
+		Args: cobra.NoArgs,
+	}
+	s.add(cmd)
+	cmd.Flags().BoolVar(&quick, "quick", false, "check existence and sizes only, do not hash contents")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := s.config()
+		if err != nil {
+			return err
+		}
+		ctx, stop := signalContext(cmd)
+		defer stop()
+		store, blobs, err := app.OpenStorage(ctx, cfg, nil)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		rep, err := backup.Verify(ctx, store, blobs, !quick)
+		if err != nil {
+			return err
+		}
+		list := func(ds []string) string {
+			if len(ds) == 0 {
+				return "0"
+			}
+			return strconv.Itoa(len(ds)) + ": " + strings.Join(ds, " ")
+		}
+		if err := s.print(cmd.OutOrStdout(), rep,
+			"Blobs checked", fmt.Sprintf("%d (%s)", rep.Blobs, humanSize(rep.Bytes)),
+			"Contents hashed", strconv.FormatBool(rep.Deep),
+			"Missing", list(rep.Missing),
+			"Wrong size", list(rep.SizeMismatch),
+			"Wrong digest", list(rep.DigestMismatch),
+			"Unreferenced files", list(rep.Unreferenced)); err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return fmt.Errorf("verify: %s", rep.Summary())
+		}
+		return nil
+	}
+	return cmd
+}
