@@ -16,7 +16,7 @@ test: ## every test: unit, integration, end-to-end with real clients
 # The app-level suites (every test built on internal/app/apptest) again on
 # the other back-end combinations; sqlite+fs is `make test`. Needs
 # COFFER_TEST_PG_DSN and versitygw (scripts/install-backend-tools.sh).
-BACKEND_PKGS = ./internal/auth ./internal/format/... ./internal/gc ./internal/repo ./internal/server
+BACKEND_PKGS = ./internal/auth ./internal/format/... ./internal/gc ./internal/lifecycle ./internal/repo ./internal/server
 test-backends:
 	COFFER_TEST_BACKENDS=pg+fs $(GO) test -count=1 -timeout 10m $(BACKEND_PKGS)
 	COFFER_TEST_BACKENDS=sqlite+s3 $(GO) test -count=1 -timeout 10m $(BACKEND_PKGS)

@@ -187,7 +187,19 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, e
 		obj.Close()
 		return nil, translate(err, "blob "+string(d))
 	}
-	return obj, nil
+	return object{obj}, nil
+}
+
+// object is a blob being read; ReadAt of the last bytes reports no error
+// (minio-go says io.EOF, which io.ReaderAt allows but callers trip on).
+type object struct{ *minio.Object }
+
+func (o object) ReadAt(p []byte, off int64) (int, error) {
+	n, err := o.Object.ReadAt(p, off)
+	if err == io.EOF && n == len(p) {
+		err = nil
+	}
+	return n, err
 }
 
 // RedirectURL implements blob.Redirector: a presigned GET URL, or "" when
