@@ -1,7 +1,7 @@
 # Coffer — the two commands: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-short fuzz bench vet
+.PHONY: run build test test-short test-backends fuzz bench vet
 
 run: ## start Coffer with no configuration (SQLite + files in ./coffer-data, 127.0.0.1:8080)
 	$(GO) run ./cmd/coffer serve
@@ -12,6 +12,15 @@ build:
 test: ## every test: unit, integration, end-to-end with real clients
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+
+# The app-level suites (every test built on internal/app/apptest) again on
+# the other back-end combinations; sqlite+fs is `make test`. Needs
+# COFFER_TEST_PG_DSN and versitygw (scripts/install-backend-tools.sh).
+BACKEND_PKGS = ./internal/auth ./internal/format/... ./internal/gc ./internal/lifecycle ./internal/repo ./internal/server
+test-backends:
+	COFFER_TEST_BACKENDS=pg+fs $(GO) test -count=1 -timeout 10m $(BACKEND_PKGS)
+	COFFER_TEST_BACKENDS=sqlite+s3 $(GO) test -count=1 -timeout 10m $(BACKEND_PKGS)
+	COFFER_TEST_BACKENDS=pg+s3 $(GO) test -count=1 -timeout 10m $(BACKEND_PKGS)
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -49,6 +49,9 @@ type App struct {
 	Promoter *lifecycle.Promoter
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
+
+	node      string             // this node's random ID (scale-out)
+	stopCoord context.CancelFunc // stops the scale-out coordination
 }
 
 // Options tune New for tests and the command line.
@@ -173,6 +176,12 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 		}
 		return out
 	}, int64(cfg.Storage.Quota))
+	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopCoord = stop
+	if err := a.startCoordination(cctx, opts.Getenv); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Server = server.New(format.Deps{Repos: a.Repos, Auth: a.Auth, Log: log, BaseURL: strings.TrimSuffix(baseURL, "/")}, Formats(), a.Metrics)
 	a.Server.SetCollector(a.GC)
 	if len(cfg.Replication) > 0 {
@@ -200,6 +209,9 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 
 // Close releases the stores.
 func (a *App) Close() error {
+	if a.stopCoord != nil {
+		a.stopCoord()
+	}
 	if a.Repos != nil {
 		a.Repos.Close()
 	}
@@ -237,11 +249,7 @@ func Run(ctx context.Context, cfg config.Config, addrFile string, opts Options) 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
-	go a.housekeeping(ctx)
-	if a.Replicator != nil {
-		go a.Replicator.Run(ctx)
-	}
-	go a.retentionSchedule(ctx)
+	go a.schedule(ctx)
 	if addr := opts.Getenv("COFFER_PPROF_LISTEN"); addr != "" {
 		// Profiling on its own listener, never on the public one.
 		go func() {

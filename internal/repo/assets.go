@@ -591,6 +591,22 @@ func (m *Manager) OpenContent(ctx context.Context, a *Asset) (io.ReadSeekCloser,
 	return f, nil
 }
 
+// RedirectURL returns a URL from which a client can download the asset's
+// bytes directly (a presigned S3 URL, when the blob store is configured to
+// redirect), recording the download; "" means serve it from here.
+func (m *Manager) RedirectURL(ctx context.Context, a *Asset) (string, error) {
+	rd, ok := m.blobs.(blob.Redirector)
+	if !ok || a.Stream != nil {
+		return "", nil
+	}
+	u, err := rd.RedirectURL(ctx, digest.Digest(a.Blob))
+	if err != nil || u == "" {
+		return "", err
+	}
+	m.downloads.record(a.ID)
+	return u, nil
+}
+
 // Open returns the content of an asset and records the download.
 func (m *Manager) Open(ctx context.Context, a *Asset) (io.ReadSeekCloser, error) {
 	if a.Stream != nil {

@@ -23,6 +23,65 @@ type generations struct {
 	m     map[string]uint64
 	repo  map[string]uint64
 	hooks []func(key string)
+	// all moves every generation at once (another node's changes may have
+	// been missed: its notifications were lost).
+	all uint64
+	// notify, when set, tells the other nodes of a local change (name ""
+	// with whole true: every name of the repository).
+	notify func(repoID, name string, whole bool)
+}
+
+// SetChangeNotifier makes every change counted here also call fn, after
+// the change is committed: scale-out nodes broadcast it (PostgreSQL
+// NOTIFY) so that the others drop what they cached. whole means every name
+// of the repository.
+func (m *Manager) SetChangeNotifier(fn func(repoID, name string, whole bool)) {
+	m.gens.mu.Lock()
+	defer m.gens.mu.Unlock()
+	m.gens.notify = fn
+}
+
+// Invalidate counts a change another node made (whole: to any name of the
+// repository), without notifying anyone.
+func (m *Manager) Invalidate(repoID, name string, whole bool) {
+	if repoID == "" {
+		// Repository definitions changed.
+		m.Reload(context.Background())
+		m.InvalidateAll()
+		return
+	}
+	if whole {
+		m.bumpRepoLocal(repoID)
+	} else {
+		m.bumpLocal(repoID, name)
+	}
+	// Change hooks (replication) hear of every node's changes: the node
+	// running the scheduled jobs replicates them.
+	m.changed(repoID)
+}
+
+// InvalidateAll moves every generation: after losing contact with the
+// other nodes' notifications, nothing cached can be trusted.
+func (m *Manager) InvalidateAll() {
+	m.gens.mu.Lock()
+	defer m.gens.mu.Unlock()
+	m.gens.all++
+}
+
+// reloadAndNotify reloads the repository definitions after a change and
+// tells the other nodes to reload theirs.
+func (m *Manager) reloadAndNotify(ctx context.Context) error {
+	err := m.Reload(ctx)
+	if fn := m.notifier(); fn != nil {
+		fn("", "", true)
+	}
+	return err
+}
+
+func (m *Manager) notifier() func(repoID, name string, whole bool) {
+	m.gens.mu.Lock()
+	defer m.gens.mu.Unlock()
+	return m.gens.notify
 }
 
 func genKey(repoID, name string) string { return repoID + "\x00" + name }
@@ -32,20 +91,27 @@ func genKey(repoID, name string) string { return repoID + "\x00" + name }
 func (m *Manager) Generation(repoID, name string) uint64 {
 	m.gens.mu.Lock()
 	defer m.gens.mu.Unlock()
-	// Both counters only grow, so their sum changes whenever either does.
-	return m.gens.m[genKey(repoID, name)] + m.gens.repo[repoID]
+	// The counters only grow, so their sum changes whenever one does.
+	return m.gens.m[genKey(repoID, name)] + m.gens.repo[repoID] + m.gens.all
 }
 
 // Bump records a change to a package name (formats call it after metadata
 // changes they make themselves, such as moving a dist-tag).
 func (m *Manager) Bump(repoID, name string) {
+	m.bumpLocal(repoID, name)
+	m.changed(repoID)
+	if fn := m.notifier(); fn != nil {
+		fn(repoID, name, false)
+	}
+}
+
+func (m *Manager) bumpLocal(repoID, name string) {
 	m.gens.mu.Lock()
 	if m.gens.m == nil {
 		m.gens.m = map[string]uint64{}
 	}
 	m.gens.m[genKey(repoID, name)]++
 	m.gens.mu.Unlock()
-	m.changed(repoID)
 }
 
 // OnChange registers fn to be told (with the repository's key) of every
@@ -80,13 +146,20 @@ func (m *Manager) changed(repoID string) {
 
 // bumpRepo records a change that may touch any name of a repository.
 func (m *Manager) bumpRepo(repoID string) {
+	m.bumpRepoLocal(repoID)
+	m.changed(repoID)
+	if fn := m.notifier(); fn != nil {
+		fn(repoID, "", true)
+	}
+}
+
+func (m *Manager) bumpRepoLocal(repoID string) {
 	m.gens.mu.Lock()
 	if m.gens.repo == nil {
 		m.gens.repo = map[string]uint64{}
 	}
 	m.gens.repo[repoID]++
 	m.gens.mu.Unlock()
-	m.changed(repoID)
 }
 
 // Mutate runs fn in one transaction on behalf of the caller in ctx, for

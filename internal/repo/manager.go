@@ -221,7 +221,7 @@ func (m *Manager) Apply(ctx context.Context, decls []config.Repository) ([]Apply
 	if err != nil {
 		return nil, err
 	}
-	return results, m.Reload(ctx)
+	return results, m.reloadAndNotify(ctx)
 }
 
 // DeleteRepo removes an empty repository. A repository holding artifacts is
@@ -249,7 +249,7 @@ func (m *Manager) DeleteRepo(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	return m.Reload(ctx)
+	return m.reloadAndNotify(ctx)
 }
 
 // authorize checks the caller in ctx may do a on repository key.

@@ -174,14 +174,32 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (blob.Info, error) {
 // Open implements blob.Store. The reader fetches ranges lazily (a Seek
 // followed by a Read is one ranged GET).
 func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, error) {
-	if _, err := s.Stat(ctx, d); err != nil {
+	if err := check(d); err != nil {
 		return nil, err
 	}
 	obj, err := s.c.GetObject(ctx, s.bucket, s.blobKey(d), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, translate(err, "blob "+string(d))
 	}
-	return obj, nil
+	// Stat sends the GET (one round trip, not a HEAD and then a GET) and
+	// reports a missing blob.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		return nil, translate(err, "blob "+string(d))
+	}
+	return object{obj}, nil
+}
+
+// object is a blob being read; ReadAt of the last bytes reports no error
+// (minio-go says io.EOF, which io.ReaderAt allows but callers trip on).
+type object struct{ *minio.Object }
+
+func (o object) ReadAt(p []byte, off int64) (int, error) {
+	n, err := o.Object.ReadAt(p, off)
+	if err == io.EOF && n == len(p) {
+		err = nil
+	}
+	return n, err
 }
 
 // RedirectURL implements blob.Redirector: a presigned GET URL, or "" when
@@ -315,13 +333,16 @@ type part struct {
 	Size int64  `json:"size"`
 }
 
-// writer buffers up to a part and streams parts to a multipart upload.
+// writer buffers up to a part and streams parts to a multipart upload,
+// one part in flight while the next one fills.
 type writer struct {
 	s        *Store
 	id       string
 	uploadID string
 	parts    []part
 	buf      []byte
+	spare    []byte     // the other buffer, back from the part in flight
+	inflight chan error // the part being uploaded, nil when none
 	h        hash.Hash
 	size     int64
 	// resumable: Suspend or Resume happened, so tails may exist.
@@ -350,7 +371,7 @@ func (w *writer) Write(p []byte) (int, error) {
 		w.buf = append(w.buf, p[:k]...)
 		p = p[k:]
 		if int64(len(w.buf)) == w.s.part {
-			if err := w.flushPart(context.Background()); err != nil {
+			if err := w.startPart(context.Background()); err != nil {
 				w.err = err
 				return n - len(p), err
 			}
@@ -359,8 +380,12 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flushPart uploads the buffer as the next part.
-func (w *writer) flushPart(ctx context.Context) error {
+// startPart uploads the full buffer as the next part in the background,
+// after the previous part finished; writing continues into the other buffer.
+func (w *writer) startPart(ctx context.Context) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
 	if w.uploadID == "" {
 		id, err := w.s.core.NewMultipartUpload(ctx, w.s.bucket, w.dataKey(), minio.PutObjectOptions{})
 		if err != nil {
@@ -368,15 +393,45 @@ func (w *writer) flushPart(ctx context.Context) error {
 		}
 		w.uploadID = id
 	}
+	buf := w.buf
 	n := len(w.parts) + 1
-	p, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.dataKey(), w.uploadID, n, bytes.NewReader(w.buf), int64(len(w.buf)),
-		minio.PutObjectPartOptions{DisableContentSha256: true})
-	if err != nil {
-		return translate(err, "upload part")
+	w.parts = append(w.parts, part{N: n, Size: int64(len(buf))})
+	done := make(chan error, 1)
+	w.inflight = done
+	go func() {
+		p, err := w.s.core.PutObjectPart(ctx, w.s.bucket, w.dataKey(), w.uploadID, n, bytes.NewReader(buf), int64(len(buf)),
+			minio.PutObjectPartOptions{DisableContentSha256: true})
+		if err == nil {
+			w.parts[n-1].ETag = p.ETag
+		}
+		done <- translate(err, "upload part")
+	}()
+	w.buf, w.spare = w.spare[:0], buf
+	if w.buf == nil {
+		w.buf = make([]byte, 0, w.s.part)
 	}
-	w.parts = append(w.parts, part{N: n, ETag: p.ETag, Size: int64(len(w.buf))})
-	w.buf = w.buf[:0]
 	return nil
+}
+
+// wait waits for the part in flight.
+func (w *writer) wait() error {
+	if w.inflight == nil {
+		return nil
+	}
+	err := <-w.inflight
+	w.inflight = nil
+	if err != nil {
+		w.err = err
+	}
+	return err
+}
+
+// flushPart uploads the buffer as the next part and waits for it.
+func (w *writer) flushPart(ctx context.Context) error {
+	if err := w.startPart(ctx); err != nil {
+		return err
+	}
+	return w.wait()
 }
 
 func (w *writer) Size() int64 { return w.size }
@@ -388,6 +443,7 @@ func (w *writer) Commit(ctx context.Context, expected digest.Digest) (blob.Info,
 	if w.done {
 		return blob.Info{}, errors.New("s3: commit of a finished blob writer")
 	}
+	w.wait()
 	if w.err != nil {
 		w.Cancel(ctx)
 		return blob.Info{}, w.err
@@ -423,7 +479,7 @@ func (w *writer) Commit(ctx context.Context, expected digest.Digest) (blob.Info,
 		}
 	}
 	w.done = true
-	w.buf = nil
+	w.buf, w.spare = nil, nil
 	w.cleanup(context.WithoutCancel(ctx))
 	return blob.Info{Digest: d, Size: w.size, ModTime: time.Now()}, nil
 }
@@ -470,8 +526,9 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if w.done {
 		return nil
 	}
+	w.wait()
 	w.done = true
-	w.buf = nil
+	w.buf, w.spare = nil, nil
 	w.cleanup(context.WithoutCancel(ctx))
 	return nil
 }
@@ -497,7 +554,7 @@ func (w *writer) Suspend(ctx context.Context) ([]byte, error) {
 		return nil, errors.New("s3: suspend of a finished blob writer")
 	}
 	w.done = true
-	if w.err != nil {
+	if w.wait(); w.err != nil {
 		return nil, w.err
 	}
 	hs, err := w.h.(encoding.BinaryMarshaler).MarshalBinary()

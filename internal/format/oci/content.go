@@ -369,6 +369,19 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request, rp *repo.Repos
 		}
 		return err
 	}
+	if r.Method == http.MethodGet {
+		// A blob store that can hand out direct URLs (S3 with redirect)
+		// spares this node the bytes, as distribution does.
+		u, err := h.repos.RedirectURL(r.Context(), a)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			w.Header().Set("Docker-Content-Digest", d.String())
+			http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+			return nil
+		}
+	}
 	return h.serveAsset(w, r, a, d, "application/octet-stream")
 }
 

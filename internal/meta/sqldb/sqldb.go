@@ -124,6 +124,10 @@ func Migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect) error {
 	return nil
 }
 
+// Pool returns the pool writes go to (coordination helpers of a back-end
+// use it for their own statements).
+func (db *DB) Pool() *sql.DB { return db.write }
+
 // Ping implements meta.Store.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 

@@ -56,6 +56,13 @@ func Start(t testing.TB) *Server {
 	return shared
 }
 
+// StartServer is Start for programs (benchmarks): the shared server, or why
+// there is none.
+func StartServer() (*Server, error) {
+	once.Do(func() { shared, errOnce = start() })
+	return shared, errOnce
+}
+
 func start() (*Server, error) {
 	if ep := os.Getenv(Env); ep != "" {
 		return &Server{Endpoint: ep, AccessKey: os.Getenv("COFFER_TEST_S3_ACCESS_KEY"), SecretKey: os.Getenv("COFFER_TEST_S3_SECRET_KEY")}, nil
