@@ -31,7 +31,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +40,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cofferhq/coffer/internal/blob"
-	blobfs "github.com/cofferhq/coffer/internal/blob/fs"
 	"github.com/cofferhq/coffer/internal/errs"
 	"github.com/cofferhq/coffer/internal/meta"
 	"github.com/cofferhq/coffer/internal/meta/sqlite"
@@ -72,8 +71,18 @@ var (
 	workers     = 4
 )
 
-// Run backs src up into dir (created if needed).
-func Run(ctx context.Context, src Source, dir string) (rep Report, err error) {
+// Run backs src up into the directory dir (created if needed).
+func Run(ctx context.Context, src Source, dir string) (Report, error) {
+	d, err := NewDir(dir)
+	if err != nil {
+		return Report{}, err
+	}
+	return RunTo(ctx, src, d)
+}
+
+// RunTo backs src up into dest. The snapshot becomes visible once its
+// manifest is written, after its metadata and every blob it references.
+func RunTo(ctx context.Context, src Source, dest Dest) (rep Report, err error) {
 	log := src.Log
 	if log == nil {
 		log = slog.Default()
@@ -82,24 +91,12 @@ func Run(ctx context.Context, src Source, dir string) (rep Report, err error) {
 	if !ok {
 		return rep, errs.New(errs.NotAllowed, "this metadata store cannot take a snapshot")
 	}
-	rep = Report{ID: time.Now().UTC().Format("20060102T150405Z") + "-" + randomHex(3), Started: time.Now().UTC()}
-	if dir, err = filepath.Abs(dir); err != nil {
+	rep = Report{ID: time.Now().UTC().Format("20060102T150405Z") + "-" + randomHex(3), Started: time.Now().UTC(), Dir: dest.String()}
+	work, err := os.MkdirTemp("", "coffer-backup-")
+	if err != nil {
 		return rep, err
 	}
-	rep.Dir = dir
-	dst, err := blobfs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return rep, fmt.Errorf("backup directory %s: %w", dir, err)
-	}
-	partial := filepath.Join(dir, "snapshots", rep.ID+".partial")
-	if err := os.MkdirAll(partial, 0o755); err != nil {
-		return rep, fmt.Errorf("backup directory %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(partial)
-		}
-	}()
+	defer os.RemoveAll(work)
 
 	// Hold garbage collection first, then snapshot: see the package doc.
 	stopHold, err := hold(ctx, src.Store, rep.ID, log)
@@ -107,7 +104,7 @@ func Run(ctx context.Context, src Source, dir string) (rep Report, err error) {
 		return rep, err
 	}
 	defer stopHold()
-	dbPath := filepath.Join(partial, "meta.db")
+	dbPath := filepath.Join(work, "meta.db")
 	if err := snap.Snapshot(ctx, dbPath); err != nil {
 		return rep, err
 	}
@@ -123,7 +120,7 @@ func Run(ctx context.Context, src Source, dir string) (rep Report, err error) {
 		rep.Blobs++
 		rep.Bytes += b.Size
 		mu.Unlock()
-		n, err := copyBlob(ctx, src.Blobs, dst, digest.Digest(b.Digest), b.Size)
+		n, err := copyBlob(ctx, src.Blobs, dest.Blobs(), digest.Digest(b.Digest), b.Size)
 		switch {
 		case errors.Is(err, errs.NotFound):
 			mu.Lock()
@@ -151,17 +148,24 @@ func Run(ctx context.Context, src Source, dir string) (rep Report, err error) {
 	}
 	rep.Copied, rep.CopiedBytes = int(copied.Load()), copiedBytes.Load()
 	rep.Finished = time.Now().UTC()
-	if err := writeJSON(filepath.Join(partial, "manifest.json"), rep); err != nil {
+	if err := dest.Put(ctx, "snapshots/"+rep.ID+"/meta.db", dbPath); err != nil {
 		return rep, err
 	}
-	final := filepath.Join(dir, "snapshots", rep.ID)
-	if err := os.Rename(partial, final); err != nil {
+	man := filepath.Join(work, "manifest.json")
+	if err := writeJSON(man, rep); err != nil {
 		return rep, err
 	}
-	if err := writeFileSync(filepath.Join(dir, "LATEST"), []byte(rep.ID+"\n")); err != nil {
+	if err := dest.Put(ctx, "snapshots/"+rep.ID+"/manifest.json", man); err != nil {
 		return rep, err
 	}
-	log.Info("backup", "id", rep.ID, "dir", dir, "blobs", rep.Blobs, "bytes", rep.Bytes,
+	latest := filepath.Join(work, "LATEST")
+	if err := writeFileSync(latest, []byte(rep.ID+"\n")); err != nil {
+		return rep, err
+	}
+	if err := dest.Put(ctx, "LATEST", latest); err != nil {
+		return rep, err
+	}
+	log.Info("backup", "id", rep.ID, "to", dest.String(), "blobs", rep.Blobs, "bytes", rep.Bytes,
 		"copied", rep.Copied, "copied_bytes", rep.CopiedBytes, "duration", rep.Finished.Sub(rep.Started))
 	return rep, nil
 }
@@ -304,24 +308,31 @@ func writeFileSync(path string, data []byte) error {
 
 // Snapshots lists the complete snapshots in a backup directory, oldest first.
 func Snapshots(dir string) ([]Report, error) {
-	ents, err := os.ReadDir(filepath.Join(dir, "snapshots"))
+	d, err := NewDir(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, errs.New(errs.NotFound, "%s is not a Coffer backup directory (no snapshots/)", dir)
-		}
 		return nil, err
 	}
+	return SnapshotsIn(context.Background(), d)
+}
+
+// SnapshotsIn lists the complete snapshots of a destination, oldest first.
+func SnapshotsIn(ctx context.Context, dest Dest) ([]Report, error) {
+	names, err := dest.List(ctx, "snapshots/")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, errs.New(errs.NotFound, "%s holds no Coffer backup", dest)
+	}
+	sort.Strings(names)
 	var out []Report
-	for _, e := range ents {
-		if !e.IsDir() || strings.HasSuffix(e.Name(), ".partial") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, "snapshots", e.Name(), "manifest.json"))
+	for _, n := range names {
+		b, err := dest.Read(ctx, "snapshots/"+n+"/manifest.json")
 		if err != nil {
 			continue // not complete
 		}
 		var r Report
-		if json.Unmarshal(b, &r) == nil && r.ID == e.Name() {
+		if json.Unmarshal(b, &r) == nil && r.ID == n {
 			out = append(out, r)
 		}
 	}

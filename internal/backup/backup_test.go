@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"github.com/cofferhq/coffer/internal/app"
 	"github.com/cofferhq/coffer/internal/app/apptest"
 	"github.com/cofferhq/coffer/internal/backup"
+	s3store "github.com/cofferhq/coffer/internal/blob/s3"
+	"github.com/cofferhq/coffer/internal/blob/s3/s3test"
 	"github.com/cofferhq/coffer/internal/config"
 	"github.com/cofferhq/coffer/internal/gc"
 	"github.com/cofferhq/coffer/internal/meta"
@@ -451,4 +454,50 @@ func TestRestoreIntoPostgresAndS3(t *testing.T) {
 	// The restored instance takes new uploads (sequences, counters and
 	// constraints are intact).
 	r.Put("files", "after-restore.txt", "new")
+}
+
+// Backups to a bucket: the same layout under a prefix, incremental, and a
+// restore from it serves every file.
+func TestBackupToBucket(t *testing.T) {
+	e := embedded(t)
+	files := map[string]string{}
+	for n := range 20 {
+		p := fmt.Sprintf("b/%d.txt", n)
+		files[p] = content(3, n)
+		e.Put("files", p, files[p])
+	}
+	srv := s3test.Start(t)
+	dest, err := backup.NewBucket(context.Background(), s3store.Options{Endpoint: srv.Endpoint, Bucket: "backups-" + randomName(),
+		Prefix: "nightly", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PathStyle: true, CreateBucket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := backup.RunTo(context.Background(), source(e), dest)
+	if err != nil {
+		t.Fatalf("backup to a bucket: %v", err)
+	}
+	second, err := backup.RunTo(context.Background(), source(e), dest)
+	if err != nil || second.Copied != 0 || second.Blobs != first.Blobs {
+		t.Fatalf("second backup to the bucket: %+v %v", second, err)
+	}
+	snaps, err := backup.SnapshotsIn(context.Background(), dest)
+	if err != nil || len(snaps) != 2 {
+		t.Fatalf("snapshots in the bucket: %+v %v", snaps, err)
+	}
+	restored := filepath.Join(t.TempDir(), "data")
+	if _, err := backup.RestoreFrom(context.Background(), dest, first.ID, restored, quiet); err != nil {
+		t.Fatalf("restore from the bucket: %v", err)
+	}
+	r := apptest.NewIn(t, restored, repos)
+	for p, want := range files {
+		if resp, body := r.Do(http.MethodGet, "/repository/files/"+p, nil); resp.StatusCode != 200 || body != want {
+			t.Fatalf("restored %s: %d %q", p, resp.StatusCode, body)
+		}
+	}
+}
+
+func randomName() string {
+	b := make([]byte, 4)
+	crand.Read(b)
+	return hex.EncodeToString(b)
 }

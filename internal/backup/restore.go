@@ -36,12 +36,24 @@ type RestoreReport struct {
 // from into dataDir, which must be empty or absent: the metadata, then every
 // blob it references, each verified against its digest as it is copied.
 // The result is verified again (sizes) before Restore returns.
-func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (rep RestoreReport, err error) {
+func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (RestoreReport, error) {
+	if _, err := os.Stat(from); err != nil {
+		return RestoreReport{}, errs.New(errs.NotFound, "%s holds no complete backup (no LATEST file)", from)
+	}
+	d, err := NewDir(from)
+	if err != nil {
+		return RestoreReport{}, err
+	}
+	return RestoreFrom(ctx, d, id, dataDir, log)
+}
+
+// RestoreFrom is Restore from any destination (a directory or a bucket).
+func RestoreFrom(ctx context.Context, from Dest, id, dataDir string, log *slog.Logger) (rep RestoreReport, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	start := time.Now()
-	snapDir, id, err := snapshotDir(from, id)
+	id, err = snapshotID(ctx, from, id)
 	if err != nil {
 		return rep, err
 	}
@@ -63,7 +75,7 @@ func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (r
 		}
 	}()
 	dbPath := filepath.Join(dataDir, "coffer.db")
-	if err := copyFile(filepath.Join(snapDir, "meta.db"), dbPath); err != nil {
+	if err := from.Get(ctx, "snapshots/"+id+"/meta.db", dbPath); err != nil {
 		return rep, fmt.Errorf("restore the metadata: %w", err)
 	}
 	store, err := sqlite.Open(ctx, dbPath)
@@ -71,10 +83,7 @@ func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (r
 		return rep, fmt.Errorf("open the restored metadata: %w", err)
 	}
 	defer store.Close()
-	src, err := blobfs.New(filepath.Join(from, "blobs"))
-	if err != nil {
-		return rep, err
-	}
+	src := from.Blobs()
 	dst, err := blobfs.New(filepath.Join(dataDir, "blobs"))
 	if err != nil {
 		return rep, err
@@ -112,12 +121,21 @@ func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (r
 // (meta.Loader) and any blob store (an S3 bucket) — which must hold no
 // repositories and no users. Every blob is verified against its digest as
 // it is copied, and the result is verified again (sizes).
-func RestoreInto(ctx context.Context, from, id string, store meta.Store, blobs blob.Store, log *slog.Logger) (rep RestoreReport, err error) {
+func RestoreInto(ctx context.Context, from, id string, store meta.Store, blobs blob.Store, log *slog.Logger) (RestoreReport, error) {
+	d, err := NewDir(from)
+	if err != nil {
+		return RestoreReport{}, err
+	}
+	return RestoreIntoFrom(ctx, d, id, store, blobs, log)
+}
+
+// RestoreIntoFrom is RestoreInto from any destination.
+func RestoreIntoFrom(ctx context.Context, from Dest, id string, store meta.Store, blobs blob.Store, log *slog.Logger) (rep RestoreReport, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	start := time.Now()
-	snapDir, id, err := snapshotDir(from, id)
+	id, err = snapshotID(ctx, from, id)
 	if err != nil {
 		return rep, err
 	}
@@ -137,13 +155,19 @@ func RestoreInto(ctx context.Context, from, id string, store meta.Store, blobs b
 	if len(repos) > 0 || len(users) > 0 {
 		return rep, errs.New(errs.Exists, "restore needs an empty database; this one holds %d repositories and %d users", len(repos), len(users))
 	}
-	src, err := blobfs.New(filepath.Join(from, "blobs"))
+	src := from.Blobs()
+	work, err := os.MkdirTemp("", "coffer-restore-")
 	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(work)
+	snapPath := filepath.Join(work, "meta.db")
+	if err := from.Get(ctx, "snapshots/"+id+"/meta.db", snapPath); err != nil {
 		return rep, err
 	}
 	// Blobs first, metadata last: a restore that fails half-way leaves an
 	// empty database (and blobs nothing references, for GC).
-	snapDB, err := sqlite.Open(ctx, filepath.Join(snapDir, "meta.db"))
+	snapDB, err := sqlite.Open(ctx, snapPath)
 	if err != nil {
 		return rep, fmt.Errorf("open the snapshot: %w", err)
 	}
@@ -164,7 +188,7 @@ func RestoreInto(ctx context.Context, from, id string, store meta.Store, blobs b
 	if err != nil {
 		return rep, err
 	}
-	if err := loader.Load(ctx, filepath.Join(snapDir, "meta.db")); err != nil {
+	if err := loader.Load(ctx, snapPath); err != nil {
 		return rep, fmt.Errorf("restore the metadata: %w", err)
 	}
 	rep.Blobs, rep.Bytes = int(n.Load()), bytes.Load()
@@ -179,20 +203,22 @@ func RestoreInto(ctx context.Context, from, id string, store meta.Store, blobs b
 	return rep, nil
 }
 
-// snapshotDir finds a complete snapshot (the latest when id is empty).
-func snapshotDir(from, id string) (string, string, error) {
+// snapshotID checks that snapshot id (the latest when empty) is complete.
+func snapshotID(ctx context.Context, from Dest, id string) (string, error) {
 	if id == "" {
-		b, err := os.ReadFile(filepath.Join(from, "LATEST"))
+		b, err := from.Read(ctx, "LATEST")
 		if err != nil {
-			return "", "", errs.New(errs.NotFound, "%s holds no complete backup (no LATEST file)", from)
+			return "", errs.New(errs.NotFound, "%s holds no complete backup (no LATEST file)", from)
 		}
 		id = strings.TrimSpace(string(b))
 	}
-	dir := filepath.Join(from, "snapshots", id)
-	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
-		return "", "", errs.New(errs.NotFound, "backup %s has no complete snapshot %q", from, id)
+	if strings.ContainsAny(id, "/\\") || id == "" || id == "." || id == ".." {
+		return "", errs.New(errs.Invalid, "%q is not a snapshot id", id)
 	}
-	return dir, id, nil
+	if _, err := from.Read(ctx, "snapshots/"+id+"/manifest.json"); err != nil {
+		return "", errs.New(errs.NotFound, "backup %s has no complete snapshot %q", from, id)
+	}
+	return id, nil
 }
 
 // VerifyReport lists what Verify found wrong; an empty report is a healthy

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofferhq/coffer/internal/app"
 	"github.com/cofferhq/coffer/internal/backup"
+	s3store "github.com/cofferhq/coffer/internal/blob/s3"
 	"github.com/cofferhq/coffer/internal/config"
 )
 
@@ -64,6 +65,31 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 }
 
+// openDest opens a backup destination: a directory, or s3://bucket/prefix
+// with the connection in COFFER_BACKUP_S3_ENDPOINT, _ACCESS_KEY,
+// _SECRET_KEY and _REGION (path-style addressing; the bucket is created
+// when missing).
+func openDest(ctx context.Context, spec string, create bool) (backup.Dest, error) {
+	rest, ok := strings.CutPrefix(spec, "s3://")
+	if !ok {
+		if _, err := os.Stat(spec); err != nil && !create {
+			return nil, fmt.Errorf("%s holds no complete backup: %w", spec, err)
+		}
+		return backup.NewDir(spec)
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if bucket == "" {
+		return nil, fmt.Errorf("%q: write s3://bucket/prefix", spec)
+	}
+	ep := os.Getenv("COFFER_BACKUP_S3_ENDPOINT")
+	if ep == "" {
+		return nil, fmt.Errorf("a backup to %s needs COFFER_BACKUP_S3_ENDPOINT (and _ACCESS_KEY, _SECRET_KEY, _REGION)", spec)
+	}
+	return backup.NewBucket(ctx, s3store.Options{Endpoint: ep, Bucket: bucket, Prefix: prefix, Region: os.Getenv("COFFER_BACKUP_S3_REGION"),
+		AccessKey: os.Getenv("COFFER_BACKUP_S3_ACCESS_KEY"), SecretKey: os.Getenv("COFFER_BACKUP_S3_SECRET_KEY"),
+		PathStyle: true, CreateBucket: create})
+}
+
 func storageCommands(stderr io.Writer) []*cobra.Command {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return []*cobra.Command{backupCmd(log), restoreCmd(log), verifyCmd(log)}
@@ -82,7 +108,7 @@ func backupCmd(log *slog.Logger) *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	s.add(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "backup directory (created if needed)")
+	cmd.Flags().StringVar(&to, "to", "", "backup directory (created if needed), or s3://bucket/prefix (COFFER_BACKUP_S3_* environment)")
 	cmd.MarkFlagRequired("to")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := s.config()
@@ -96,7 +122,11 @@ func backupCmd(log *slog.Logger) *cobra.Command {
 			return err
 		}
 		defer store.Close()
-		rep, err := backup.Run(ctx, backup.Source{Store: store, Blobs: blobs, Log: log}, to)
+		dest, err := openDest(ctx, to, true)
+		if err != nil {
+			return err
+		}
+		rep, err := backup.RunTo(ctx, backup.Source{Store: store, Blobs: blobs, Log: log}, dest)
 		if err != nil {
 			return err
 		}
@@ -119,7 +149,7 @@ func restoreCmd(log *slog.Logger) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	s.add(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "backup directory")
+	cmd.Flags().StringVar(&from, "from", "", "backup directory, or s3://bucket/prefix (COFFER_BACKUP_S3_* environment)")
 	cmd.Flags().StringVar(&snapshot, "snapshot", "", "snapshot id (default: the latest)")
 	cmd.MarkFlagRequired("from")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -131,6 +161,10 @@ func restoreCmd(log *slog.Logger) *cobra.Command {
 		defer stop()
 		var rep backup.RestoreReport
 		where := cfg.Storage.DataDir
+		src, err := openDest(ctx, from, false)
+		if err != nil {
+			return err
+		}
 		if cfg.Storage.Database.Postgres != nil || cfg.Storage.Blobs.S3 != nil {
 			// The configured back-ends: an empty database and bucket.
 			store, blobs, err := app.OpenStorage(ctx, cfg, nil)
@@ -138,11 +172,11 @@ func restoreCmd(log *slog.Logger) *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			if rep, err = backup.RestoreInto(ctx, from, snapshot, store, blobs, log); err != nil {
+			if rep, err = backup.RestoreIntoFrom(ctx, src, snapshot, store, blobs, log); err != nil {
 				return err
 			}
 			where = "the configured database and blob store"
-		} else if rep, err = backup.Restore(ctx, from, snapshot, cfg.Storage.DataDir, log); err != nil {
+		} else if rep, err = backup.RestoreFrom(ctx, src, snapshot, cfg.Storage.DataDir, log); err != nil {
 			return err
 		}
 		return s.print(cmd.OutOrStdout(), rep,
