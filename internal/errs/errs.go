@@ -8,6 +8,7 @@
 package errs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -73,6 +74,10 @@ func KindOf(err error) error {
 		if errors.Is(err, k) {
 			return k
 		}
+	}
+	// A client that went away is not a server error.
+	if errors.Is(err, context.Canceled) {
+		return Canceled
 	}
 	return nil
 }
