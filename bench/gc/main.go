@@ -35,6 +35,7 @@ const pw = "bench-admin-password"
 func main() {
 	n := flag.Int("blobs", 100000, "blobs in the store (half of them garbage)")
 	loadFor := flag.Duration("load", 10*time.Second, "duration of each latency measurement")
+	alone := flag.Bool("alone", false, "time the pass alone, without pushes and pulls running")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "coffer-gc-bench")
 	check(err)
@@ -66,6 +67,15 @@ func main() {
 	fmt.Fprintf(os.Stderr, "seeded in %s\n", time.Since(t0).Round(time.Millisecond))
 	time.Sleep(1100 * time.Millisecond) // past the grace period
 
+	if *alone {
+		col := gc.New(a.Store, a.Blobs, gc.Options{Grace: time.Second, Logger: a.Log})
+		t := time.Now()
+		r, err := col.Run(context.Background(), false)
+		check(err)
+		fmt.Printf("| GC pass alone over %d blobs, %d of them garbage | %.1f s (%d blobs, %.1f MiB reclaimed) |\n",
+			*n, *n/2, time.Since(t).Seconds(), r.Blobs, float64(r.Bytes)/(1<<20))
+		return
+	}
 	// Latency without a collection.
 	quiet := load(base, *loadFor, nil)
 	// Latency while a collection runs (it is started with the load and the

@@ -45,6 +45,8 @@ type App struct {
 	Replicator *replicate.Replicator
 	// Retention applies repositories' retention rules.
 	Retention *lifecycle.Retention
+	// Promoter promotes artifacts between local repositories.
+	Promoter *lifecycle.Promoter
 	// AdminPassword is set when first start generated one.
 	AdminPassword string
 
@@ -200,6 +202,8 @@ func New(ctx context.Context, cfg config.Config, baseURL string, opts Options) (
 	}
 	a.Retention = lifecycle.NewRetention(a.Repos, a.Server.Format, log)
 	a.Server.SetRetention(a.Retention)
+	a.Promoter = lifecycle.NewPromoter(a.Repos, a.Auth, a.Server.Format, log)
+	a.Server.SetPromoter(a.Promoter)
 	return a, nil
 }
 

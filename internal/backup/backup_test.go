@@ -360,3 +360,40 @@ func TestBackupOfAStoreWithoutSnapshots(t *testing.T) {
 
 // noSnapshot hides the store's Snapshot method.
 type noSnapshot struct{ meta.Store }
+
+// A PostgreSQL metadata store backs up as a logical copy into the same
+// backup format (one REPEATABLE READ transaction), and the backup restores
+// into the embedded default: every file served with its content.
+func TestBackupFromPostgresRestoresEmbedded(t *testing.T) {
+	t.Setenv(apptest.BackendsEnv, "pg+fs")
+	e := apptest.New(t, repos)
+	files := map[string]string{}
+	for n := range 40 {
+		p := fmt.Sprintf("pg/%d.txt", n)
+		files[p] = content(7, n)
+		e.Put("files", p, files[p])
+	}
+	e.Do(http.MethodPost, "/api/v1/repositories/files/deprecations", strings.NewReader(`{"path":"pg/1.txt","message":"old"}`),
+		"Content-Type", "application/json")
+	dir := t.TempDir()
+	rep, err := backup.Run(context.Background(), source(e), dir)
+	if err != nil {
+		t.Fatalf("backup of a PostgreSQL store: %v", err)
+	}
+	t.Setenv(apptest.BackendsEnv, "sqlite+fs")
+	restored := filepath.Join(t.TempDir(), "data")
+	if _, err := backup.Restore(context.Background(), dir, rep.ID, restored, quiet); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	r := apptest.NewIn(t, restored, repos)
+	for p, want := range files {
+		resp, body := r.Do(http.MethodGet, "/repository/files/"+p, nil)
+		if resp.StatusCode != http.StatusOK || body != want {
+			t.Fatalf("restored %s: %d %q", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := r.Do(http.MethodGet, "/api/v1/repositories/files/artifacts/pg/1.txt", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"deprecated": true`) {
+		t.Fatalf("the deprecation did not survive PostgreSQL → backup → SQLite: %s", body)
+	}
+}

@@ -133,20 +133,23 @@ func (c *Collector) run(ctx context.Context, dry bool, rep *Report) error {
 			return err
 		}
 	}
+	// One pass over the blob table in digest order, a chunk per transaction.
+	after := ""
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		bs, err := c.store.MarkGarbage(ctx, rep.GraceCutoff, c.o.Batch)
+		bs, next, err := c.store.MarkGarbageAfter(ctx, rep.GraceCutoff, after, 4*c.o.Batch)
 		if err != nil {
 			return err
 		}
 		if err := c.remove(ctx, bs, rep); err != nil {
 			return err
 		}
-		if len(bs) < c.o.Batch {
+		if next == "" {
 			return nil
 		}
+		after = next
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 // Formats finds a format by name.
 type Formats func(name string) format.Format
 
+// maxCoordinates bounds the coordinates a client may send.
+const maxCoordinates = 1024
+
 // Resolved is an artifact found in a repository.
 type Resolved struct {
 	Coordinates string
@@ -40,6 +43,9 @@ func Resolve(ctx context.Context, st meta.Tx, f format.Format, r *repo.Repositor
 	c, err := coordinator(f)
 	if err != nil {
 		return nil, err
+	}
+	if len(coords) > maxCoordinates {
+		return nil, errs.New(errs.Invalid, "coordinates are %d bytes long; at most %d", len(coords), maxCoordinates)
 	}
 	a, err := c.ParseCoordinates(coords)
 	if err != nil {
@@ -157,10 +163,15 @@ func Collect(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repositor
 			case gr != nil:
 				if p := gr.LinkPath(res.Name, l); p != "" {
 					a, err := tx.GetAsset(ctx, r.ID, p)
-					if err != nil {
-						return notFound(err, "%s (referenced by %s@%s) is missing from %s", p, res.Name, version, r.Key)
+					switch {
+					case errors.Is(err, errs.NotFound):
+						// Not stored here (an OCI foreign layer, which the
+						// manifest only points at): nothing to copy.
+					case err != nil:
+						return err
+					default:
+						addAsset(a)
 					}
-					addAsset(a)
 				}
 			}
 		}

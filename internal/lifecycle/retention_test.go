@@ -301,3 +301,11 @@ func TestRetentionReleaseAndOptIn(t *testing.T) {
 		t.Errorf("unknown repo: %d %s", resp.StatusCode, body)
 	}
 }
+
+func mustParse(tb testing.TB, s string) name.Reference {
+	r, err := name.ParseReference(s, name.Insecure)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}

@@ -216,6 +216,11 @@ type Blobs interface {
 	// MarkGarbage marks up to limit live blobs that nothing references and
 	// nobody leased since cutoff as deleting, and returns them.
 	MarkGarbage(ctx context.Context, cutoff time.Time, limit int) ([]*Blob, error)
+	// MarkGarbageAfter looks at the next scan blob rows in digest order
+	// after the cursor, marks those MarkGarbage would take, and returns them
+	// with the cursor of the next call ("" once every row was looked at): a
+	// whole collection is one pass over the table, whatever is garbage.
+	MarkGarbageAfter(ctx context.Context, cutoff time.Time, after string, scan int) (marked []*Blob, next string, err error)
 	// ListGarbage returns, without marking them, the blobs MarkGarbage would
 	// take (digest order, after the cursor): a dry run.
 	ListGarbage(ctx context.Context, cutoff time.Time, after string, limit int) ([]*Blob, error)
@@ -374,6 +379,7 @@ type Tx interface {
 	Permissions
 	Audit
 	Lifecycle
+	Promotions
 }
 
 // Store is the metadata store.
@@ -409,4 +415,62 @@ type Lifecycle interface {
 	LastDownloads(ctx context.Context, repoID string) (map[string]time.Time, error)
 	// ListLinksOfKind returns every link of one kind in a repository.
 	ListLinksOfKind(ctx context.Context, repoID, kind string) ([]Link, error)
+}
+
+// Property is a key/value fact on an artifact (a package version, or a raw
+// path with Version "").
+type Property struct {
+	RepoID    string
+	Name      string
+	Version   string
+	Key       string
+	Value     string
+	UpdatedBy string
+	UpdatedAt time.Time
+}
+
+// Promotion is the record of one promotion: requested, pending approval,
+// refused or done.
+type Promotion struct {
+	ID          string
+	CreatedAt   time.Time
+	RequestedBy string
+	Source      string // repository key
+	Target      string // repository key
+	Format      string
+	Artifact    string // the coordinates as requested
+	Name        string
+	Version     string
+	Digest      string
+	State       string // pending | promoted | refused
+	Gates       string // JSON list of gate results
+	Reason      string // why it was refused
+	Comment     string
+	DecidedBy   string
+	DecidedAt   time.Time
+}
+
+// PromotionQuery selects promotion records, newest first.
+type PromotionQuery struct {
+	Repo    string // source or target key
+	Name    string // with Version: one artifact
+	Version string
+	Digest  string
+	State   string
+	Before  string // ID cursor
+	Limit   int    // 0: 100
+}
+
+// Promotions stores properties and promotion records.
+type Promotions interface {
+	// SetProperty creates or replaces a property.
+	SetProperty(ctx context.Context, p *Property) error
+	DeleteProperty(ctx context.Context, repoID, name, version, key string) error
+	// ListProperties returns an artifact's properties in key order.
+	ListProperties(ctx context.Context, repoID, name, version string) ([]*Property, error)
+	CreatePromotion(ctx context.Context, p *Promotion) error
+	// UpdatePromotion saves state, gates, reason, decided_by and decided_at.
+	UpdatePromotion(ctx context.Context, p *Promotion) error
+	GetPromotion(ctx context.Context, id string) (*Promotion, error)
+	ListPromotions(ctx context.Context, q PromotionQuery) ([]*Promotion, error)
 }

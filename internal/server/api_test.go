@@ -233,6 +233,23 @@ func TestEveryRouteAnswers(t *testing.T) {
 		{"POST /api/v1/retention", "POST", "/api/v1/retention", obj{"repos": []string{"raw-remote"}}, 400, nil},
 		{"POST /api/v1/retention", "POST", "/api/v1/retention", nil, 200, eq(false, "dry_run")},
 		{"GET /api/v1/retention", "GET", "/api/v1/retention", nil, 200, eq(false, "dry_run")},
+		{"PUT /api/v1/repositories/{key}/properties", "PUT", "/api/v1/repositories/raw-dev/properties", obj{"artifact": "dir/a.txt", "properties": obj{"ci.tests": "passed"}}, 200, all(
+			eq("passed", "properties", "ci.tests"), eq("dir/a.txt", "name"))},
+		{"PUT /api/v1/repositories/{key}/properties", "PUT", "/api/v1/repositories/raw-dev/properties", obj{"artifact": "dir/a.txt"}, 400, nil},
+		{"GET /api/v1/repositories/{key}/properties", "GET", "/api/v1/repositories/raw-dev/properties?artifact=dir/a.txt", nil, 200, eq("passed", "properties", "ci.tests")},
+		{"GET /api/v1/repositories/{key}/properties", "GET", "/api/v1/repositories/raw-dev/properties", nil, 400, nil},
+		{"POST /api/v1/promotions", "POST", "/api/v1/promotions", obj{"source": "raw-dev", "target": "raw-release", "artifact": "dir/a.txt"}, 201, func(t *testing.T, v any) {
+			if field(v, "state") != "promoted" || field(v, "requested_by") != "admin" || field(v, "target") != "raw-release" {
+				t.Errorf("promotion: %v", v)
+			}
+			state["promo"], _ = field(v, "id").(string)
+		}},
+		{"POST /api/v1/promotions", "POST", "/api/v1/promotions", obj{"source": "raw-dev", "target": "raw-release"}, 400, nil},
+		{"GET /api/v1/promotions", "GET", "/api/v1/promotions?repo=raw-release", nil, 200, all(isList(1), eq("dir/a.txt", 0, "artifact"))},
+		{"GET /api/v1/promotions", "GET", "/api/v1/promotions?artifact=dir/a.txt", nil, 400, nil},
+		{"GET /api/v1/promotions/{id}", "GET", "/api/v1/promotions/{promo}", nil, 200, eq("promoted", "state")},
+		{"GET /api/v1/promotions/{id}", "GET", "/api/v1/promotions/nope", nil, 404, nil},
+		{"POST /api/v1/promotions/{id}/approve", "POST", "/api/v1/promotions/{promo}/approve", nil, 400, nil},
 	}
 	covered := map[string]bool{}
 	admin := e.Admin()

@@ -46,7 +46,7 @@ func (a *api) openapiDoc() map[string]any {
 		}
 		status := "200"
 		switch {
-		case method == "POST" && rt.out != "ApplyResult" && rt.out != "DeprecationResult" && !postAnswers200[rt.out]:
+		case method == "POST" && rt.out != "ApplyResult" && rt.out != "DeprecationResult" && !postAnswers200[rt.out] && !postAnswers200[rt.pattern]:
 			status = "201"
 		case rt.out == "" && method != "GET":
 			status = "204"

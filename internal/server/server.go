@@ -35,7 +35,11 @@ type Server struct {
 	// replication reports the replication targets' status (nil: none).
 	replication func() any
 	retention   *lifecycle.Retention
+	promoter    *lifecycle.Promoter
 }
+
+// SetPromoter connects the promotion service to the management API.
+func (s *Server) SetPromoter(p *lifecycle.Promoter) { s.promoter = p }
 
 // SetRetention connects the retention runner to the management API.
 func (s *Server) SetRetention(r *lifecycle.Retention) { s.retention = r }

@@ -21,9 +21,13 @@ import (
 // mvn deploy of a library (release, and a SNAPSHOT twice), the redeploy
 // refusal as mvn prints it, deploy:deploy-file, dependency:get, and a
 // second project whose build resolves the library through a virtual
-// repository that also proxies a second Coffer on loopback.
+// repository that also proxies a second Coffer on loopback. Apache Ivy
+// resolves from it too.
 
-const debianMavenRepo = "/usr/share/maven-repo"
+const (
+	debianMavenRepo = "/usr/share/maven-repo"
+	ivyJar          = "/usr/share/java/ivy.jar" // Debian's ivy package
+)
 
 // requireMaven fails (never skips) when mvn or Debian's Maven plugins are
 // missing: .ci/run installs them.
@@ -39,8 +43,11 @@ func requireMaven(t *testing.T) {
 			missing = append(missing, p)
 		}
 	}
+	if _, err := os.Stat(ivyJar); err != nil {
+		missing = append(missing, "ivy")
+	}
 	if len(missing) > 0 {
-		t.Fatalf("the Maven end-to-end tests need %s; install them with: apt-get install -y maven libmaven-deploy-plugin-java "+
+		t.Fatalf("the Maven end-to-end tests need %s; install them with: apt-get install -y maven ivy libmaven-deploy-plugin-java "+
 			"libmaven-install-plugin-java libmaven-dependency-plugin-java libmaven-resources-plugin-java libmaven-compiler-plugin-java "+
 			"libmaven-jar-plugin-java libsurefire-java libmaven-clean-plugin-java (.ci/run does)", strings.Join(missing, ", "))
 	}
@@ -192,6 +199,26 @@ func TestMavenEndToEnd(t *testing.T) {
 	if !strings.Contains(ameta, "<version>1.0.0</version>") || !strings.Contains(ameta, "<version>1.1.0-SNAPSHOT</version>") ||
 		!strings.Contains(ameta, "<latest>1.1.0-SNAPSHOT</latest>") || !strings.Contains(ameta, "<release>1.0.0</release>") {
 		t.Fatalf("virtual artifact metadata does not merge the members:\n%s", ameta)
+	}
+
+	// Apache Ivy resolves latest.release (1.0.0, not the newer SNAPSHOT)
+	// from the virtual repository's metadata, with credentials.
+	ivyDir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(ivyDir, "ivysettings.xml"), []byte(`<ivysettings>
+  <settings defaultResolver="coffer"/>
+  <credentials host="127.0.0.1" realm="Coffer" username="admin" passwd="`+adminPassword+`"/>
+  <caches defaultCacheDir="`+filepath.Join(ivyDir, "cache")+`"/>
+  <resolvers><ibiblio name="coffer" m2compatible="true" root="`+s.URL+`/repository/maven/"/></resolvers>
+</ivysettings>
+`), 0o644))
+	ivy := exec.Command("java", "-jar", ivyJar, "-settings", "ivysettings.xml", "-dependency", "com.acme", "lib", "latest.release",
+		"-retrieve", "out/[artifact]-[revision].[ext]")
+	ivy.Dir = ivyDir
+	if out, err := ivy.CombinedOutput(); err != nil {
+		t.Fatalf("ivy: %v\n%s", err, out)
+	}
+	if got, err := os.ReadFile(filepath.Join(ivyDir, "out/lib-1.0.0.jar")); err != nil || !bytes.Equal(got, built) {
+		t.Fatalf("ivy did not retrieve lib 1.0.0: %v", err)
 	}
 
 	// deploy:deploy-file of a third-party jar into the upstream Coffer.

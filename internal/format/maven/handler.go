@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/cofferhq/coffer/internal/auth"
 	"github.com/cofferhq/coffer/internal/checksum"
 	"github.com/cofferhq/coffer/internal/errs"
@@ -305,16 +303,19 @@ func contentType(p string) string {
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request, t *format.Target, c *Coord) error {
 	if c.Kind != File {
-		body, mod, err := h.metadata(r.Context(), t.Repo, c)
+		e, err := h.metadata(r.Context(), t.Repo, c)
 		if err != nil {
 			return err
 		}
+		if e.stale {
+			w.Header().Set("Warning", `110 - "Response is Stale"`)
+		}
 		if c.Checksum != "" {
-			return serveChecksum(w, r, sumBytes(body, c.Checksum), mod)
+			return serveChecksum(w, r, e.sum(c.Checksum), e.mod)
 		}
 		w.Header().Set("Content-Type", "application/xml")
-		w.Header().Set("ETag", `"`+digest.FromBytes(body).Encoded()[:32]+`"`)
-		http.ServeContent(w, r, "", mod, bytes.NewReader(body))
+		w.Header().Set("ETag", `"`+e.sum(checksum.SHA256)[:32]+`"`)
+		http.ServeContent(w, r, "", e.mod, bytes.NewReader(e.body))
 		return nil
 	}
 	if c.Checksum != "" {
@@ -477,21 +478,20 @@ func (h *handler) assetSums(ctx context.Context, a *repo.Asset) (checksum.Sums, 
 
 // metadata returns the maven-metadata.xml a repository serves at c (the
 // artifact or SNAPSHOT version level) and its modification time.
-func (h *handler) metadata(ctx context.Context, rp *repo.Repository, c *Coord) ([]byte, time.Time, error) {
+func (h *handler) metadata(ctx context.Context, rp *repo.Repository, c *Coord) (*metaEntry, error) {
 	switch rp.Kind {
 	case repo.Local:
-		e, err := h.localMetadata(ctx, rp, c)
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		return e.body, e.mod, nil
+		return h.localMetadata(ctx, rp, c)
 	case repo.Remote:
 		a, err := h.d.Repos.Fetch(ctx, rp, c.Path, repo.FetchSpec{Hashes: uploadHashes})
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		b, err := h.readSmall(ctx, a)
-		return b, a.UpdatedAt, err
+		if err != nil {
+			return nil, err
+		}
+		return &metaEntry{body: b, mod: a.UpdatedAt, stale: a.Stale}, nil
 	}
 	// Virtual: merged across members.
 	locals, remotes := h.d.Repos.Split(rp)
@@ -503,7 +503,7 @@ func (h *handler) metadata(ctx context.Context, rp *repo.Repository, c *Coord) (
 			continue
 		}
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		ms = append(ms, e.m)
 		if e.mod.After(mod) {
@@ -514,7 +514,7 @@ func (h *handler) metadata(ctx context.Context, rp *repo.Repository, c *Coord) (
 		// Only when no local member holds the artifact: dependency confusion.
 		local, err := h.d.Repos.NameInLocals(ctx, rp, c.Name())
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		if !local {
 			for _, rm := range remotes {
@@ -544,9 +544,9 @@ func (h *handler) metadata(ctx context.Context, rp *repo.Repository, c *Coord) (
 		merged = mergeMetadata(c.Group, c.Artifact, ms)
 	}
 	if merged == nil {
-		return nil, time.Time{}, errs.New(errs.NotFound, "%s not found in %s", c.Path, rp.Key)
+		return nil, errs.New(errs.NotFound, "%s not found in %s", c.Path, rp.Key)
 	}
-	return merged.Encode(), mod, nil
+	return &metaEntry{m: merged, body: merged.Encode(), mod: mod}, nil
 }
 
 func (h *handler) readSmall(ctx context.Context, a *repo.Asset) ([]byte, error) {
@@ -611,6 +611,9 @@ func (h *handler) localMetadata(ctx context.Context, rp *repo.Repository, c *Coo
 		}
 	}
 	e := &metaEntry{gen: gen, m: m, body: m.Encode(), mod: mod}
+	for _, alg := range []checksum.Alg{checksum.SHA256, checksum.SHA1, checksum.MD5, checksum.SHA512} {
+		e.sum(alg) // computed once, before the entry is shared
+	}
 	h.cache.put(key, e)
 	return e, nil
 }
@@ -620,6 +623,24 @@ type metaEntry struct {
 	m    *Metadata
 	body []byte
 	mod  time.Time
+	sums map[checksum.Alg]string
+	// stale is set when a remote served its cached copy because the
+	// upstream could not be asked.
+	stale bool
+}
+
+// sum returns a checksum of the document. Cached entries have every sum
+// computed before they are shared; others compute on demand.
+func (e *metaEntry) sum(alg checksum.Alg) string {
+	if v, ok := e.sums[alg]; ok {
+		return v
+	}
+	if e.sums == nil {
+		e.sums = map[checksum.Alg]string{}
+	}
+	v := sumBytes(e.body, alg)
+	e.sums[alg] = v
+	return v
 }
 
 // metaCache holds generated metadata by repository and path; an entry is

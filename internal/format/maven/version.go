@@ -12,8 +12,9 @@ import (
 // (1.0 = 1), and known qualifiers order
 // alpha < beta < milestone < rc < snapshot < release < sp, with unknown
 // qualifiers after sp in lexical order and a number after any qualifier.
-func CompareVersions(a, b string) int {
-	ia, ib := versionItems(a), versionItems(b)
+func CompareVersions(a, b string) int { return compareItems(versionItems(a), versionItems(b)) }
+
+func compareItems(ia, ib []item) int {
 	for i := 0; i < len(ia) || i < len(ib); i++ {
 		var x, y item
 		if i < len(ia) {
@@ -36,7 +37,18 @@ func CompareVersions(a, b string) int {
 // SortVersions sorts versions in Maven order, oldest first (stable for
 // versions that compare equal).
 func SortVersions(vs []string) {
-	sort.SliceStable(vs, func(i, j int) bool { return CompareVersions(vs[i], vs[j]) < 0 })
+	type keyed struct {
+		v     string
+		items []item
+	}
+	ks := make([]keyed, len(vs))
+	for i, v := range vs {
+		ks[i] = keyed{v, versionItems(v)}
+	}
+	sort.SliceStable(ks, func(i, j int) bool { return compareItems(ks[i].items, ks[j].items) < 0 })
+	for i := range ks {
+		vs[i] = ks[i].v
+	}
 }
 
 type item struct {

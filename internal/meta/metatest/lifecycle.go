@@ -55,8 +55,55 @@ func testLifecycle(t *testing.T, s meta.Store) {
 	for _, p := range []string{"x", "y", "z"} {
 		must(t, s.DeleteAsset(ctx, r.ID, p))
 	}
-	_ = ids
 	// DeleteRepo takes the pins, links and components with it.
 	must(t, s.DeleteRepo(ctx, "r"))
 	must(t, s.DeleteBlob(ctx, digestOf(1)))
+}
+
+func testPromotions(t *testing.T, s meta.Store) {
+	r := mkRepo(t, s, "r")
+	must(t, s.SetProperty(ctx, &meta.Property{RepoID: r.ID, Name: "n", Version: "1", Key: "ci.tests", Value: "failed"}))
+	must(t, s.SetProperty(ctx, &meta.Property{RepoID: r.ID, Name: "n", Version: "1", Key: "ci.tests", Value: "passed", UpdatedBy: "ci"}))
+	must(t, s.SetProperty(ctx, &meta.Property{RepoID: r.ID, Name: "n", Version: "1", Key: "a", Value: "b"}))
+	must(t, s.SetProperty(ctx, &meta.Property{RepoID: r.ID, Name: "n", Version: "2", Key: "a", Value: "c"}))
+	ps, err := s.ListProperties(ctx, r.ID, "n", "1")
+	must(t, err)
+	if len(ps) != 2 || ps[0].Key != "a" || ps[1].Value != "passed" || ps[1].UpdatedBy != "ci" {
+		t.Fatalf("properties = %+v", ps)
+	}
+	must(t, s.DeleteProperty(ctx, r.ID, "n", "1", "a"))
+	wantKind(t, s.DeleteProperty(ctx, r.ID, "n", "1", "a"), errs.NotFound, "second delete")
+
+	var ids []string
+	for i, st := range []string{"promoted", "pending", "refused"} {
+		p := &meta.Promotion{RequestedBy: "alice", Source: "dev", Target: []string{"staging", "release", "staging"}[i], Format: "oci",
+			Artifact: "team/api:v1", Name: "team/api", Version: "sha256:1", Digest: "sha256:1", State: st, Gates: `[{"gate":"x"}]`}
+		must(t, s.CreatePromotion(ctx, p))
+		ids = append(ids, p.ID)
+	}
+	got, err := s.GetPromotion(ctx, ids[1])
+	must(t, err)
+	if got.State != "pending" || got.Target != "release" || got.Gates != `[{"gate":"x"}]` || got.CreatedAt.IsZero() {
+		t.Fatalf("promotion = %+v", got)
+	}
+	got.State, got.DecidedBy, got.DecidedAt = "promoted", "bob", time.Now()
+	must(t, s.UpdatePromotion(ctx, got))
+	list, err := s.ListPromotions(ctx, meta.PromotionQuery{Repo: "staging"})
+	must(t, err)
+	if len(list) != 2 || list[0].ID != ids[2] || list[1].ID != ids[0] {
+		t.Fatalf("by repo: %+v", list)
+	}
+	list, err = s.ListPromotions(ctx, meta.PromotionQuery{Digest: "sha256:1", State: "promoted"})
+	must(t, err)
+	if len(list) != 2 || list[0].DecidedBy != "bob" {
+		t.Fatalf("by digest and state: %+v", list)
+	}
+	list, err = s.ListPromotions(ctx, meta.PromotionQuery{Name: "team/api", Version: "sha256:1", Before: ids[2], Limit: 1})
+	must(t, err)
+	if len(list) != 1 || list[0].ID != ids[1] {
+		t.Fatalf("page: %+v", list)
+	}
+	_, err = s.GetPromotion(ctx, "nope")
+	wantKind(t, err, errs.NotFound, "unknown promotion")
+	must(t, s.DeleteRepo(ctx, "r"))
 }

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Uploads", testUploads},
 		{"Links", testLinks},
 		{"PinsDownloadsLinkKinds", testLifecycle},
+		{"PropertiesPromotions", testPromotions},
 		{"Settings", testSettings},
 		{"DeleteRepoTakesItsRows", testDeleteRepoCascade},
 		{"Blobs", testBlobs},
@@ -509,10 +510,25 @@ func testGarbageMarking(t *testing.T, s meta.Store) {
 	if again, _ := s.MarkGarbage(ctx, cutoff, 10); len(again) != 0 {
 		t.Fatalf("fresh or referenced blobs marked: %+v", again)
 	}
-	// With a later cutoff the unreferenced ones go, the referenced one stays.
-	later, _ := s.MarkGarbage(ctx, time.Now().Add(time.Second), 10)
-	if len(later) != 2 {
-		t.Fatalf("later MarkGarbage = %+v", later)
+	// With a later cutoff the unreferenced ones go, the referenced one
+	// stays; walked a chunk of one row at a time, each row is seen once.
+	var later []*meta.Blob
+	after, calls := "", 0
+	for {
+		bs, next, err := s.MarkGarbageAfter(ctx, time.Now().Add(time.Second), after, 1)
+		must(t, err)
+		later = append(later, bs...)
+		calls++
+		if next == "" {
+			break
+		}
+		if next <= after || calls > 10 {
+			t.Fatalf("MarkGarbageAfter cursor %q after %q", next, after)
+		}
+		after = next
+	}
+	if len(later) != 2 || calls != 4 {
+		t.Fatalf("later MarkGarbageAfter = %+v in %d calls, want 2 blobs in 4 calls (3 rows, then the end)", later, calls)
 	}
 	for _, b := range later {
 		must(t, s.DeleteBlob(ctx, b.Digest))

@@ -81,6 +81,8 @@ func Dialect() sqldb.Dialect {
 		// Serialize read-modify-write of one key across concurrent
 		// transactions (SQLite has one writer; PostgreSQL has many).
 		LockKey: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		// Backups: a logical copy into the SQLite backup format.
+		Snapshot: snapshot,
 	}
 }
 

@@ -270,7 +270,7 @@ func (q *queries) DeleteRepo(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	for _, table := range []string{"links", "uploads", "tags", "pins", "components"} {
+	for _, table := range []string{"links", "uploads", "tags", "pins", "properties", "components"} {
 		if _, err := q.exec(ctx, "repository "+key, `DELETE FROM `+table+` WHERE repo_id=$1`, r.ID); err != nil {
 			return err
 		}
@@ -651,6 +651,39 @@ func (q *queries) MarkGarbage(ctx context.Context, cutoff time.Time, limit int) 
 		return nil, q.translate(err, "garbage")
 	}
 	return collect(rows, scanBlob)
+}
+
+func (q *queries) MarkGarbageAfter(ctx context.Context, cutoff time.Time, after string, scan int) ([]*meta.Blob, string, error) {
+	if scan <= 0 {
+		scan = 2000
+	}
+	// The chunk is a range of the primary key: each call reads the rows
+	// after the cursor once, so a collection costs one pass over the table.
+	var next sql.NullString
+	var n int
+	if err := q.w.QueryRowContext(ctx, fmt.Sprintf(`SELECT MAX(digest), COUNT(*) FROM
+		(SELECT digest FROM blobs WHERE digest > $1 ORDER BY digest LIMIT %d) c`, scan), after).Scan(&next, &n); err != nil {
+		return nil, "", err
+	}
+	if n == 0 {
+		return nil, "", nil
+	}
+	rows, err := q.w.QueryContext(ctx, `UPDATE blobs SET state = 'deleting'
+		WHERE digest > $1 AND digest <= $2 AND state = 'live' AND last_ref < $3
+		AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.blob_digest = blobs.digest)
+		AND NOT EXISTS (SELECT 1 FROM settings s WHERE s.key LIKE $4 AND s.value > $5)
+		RETURNING `+blobCols, after, next.String, nanos(cutoff), meta.GCHoldPrefix+"%", meta.HoldValue(time.Now()))
+	if err != nil {
+		return nil, "", q.translate(err, "garbage")
+	}
+	bs, err := collect(rows, scanBlob)
+	if err != nil {
+		return nil, "", err
+	}
+	if n < scan {
+		return bs, "", nil
+	}
+	return bs, next.String, nil
 }
 
 func (q *queries) ListGarbage(ctx context.Context, cutoff time.Time, after string, limit int) ([]*meta.Blob, error) {
