@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
@@ -210,6 +211,29 @@ func TestScaleOutTwoNodes(t *testing.T) {
 		if !strings.Contains(b.Log(), "change notifications interrupted") {
 			t.Fatal("B did not notice its notification connection ended")
 		}
+	})
+
+	t.Run("TagMovedOnAIsSeenOnB", func(t *testing.T) {
+		ref := func(s *Server) string { return s.Addr + "/docker-dev/team/moving:latest" }
+		digestOn := func(s *Server) v1.Hash {
+			desc, err := remote.Head(mustRef(t, ref(s)), ggcrAuth())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return desc.Digest
+		}
+		img1, _ := random.Image(1000, 1)
+		img2, _ := random.Image(1000, 1)
+		d1, _ := img1.Digest()
+		d2, _ := img2.Digest()
+		must(t, remote.Write(mustRef(t, ref(a)), img1, ggcrAuth()))
+		for range 3 { // B resolves the tag and caches it
+			if d := digestOn(b); d != d1 {
+				t.Fatalf("B serves %s, A pushed %s", d, d1)
+			}
+		}
+		must(t, remote.Write(mustRef(t, ref(a)), img2, ggcrAuth()))
+		eventually(t, 10*time.Second, "B's tag follows A's push", func() bool { return digestOn(b) == d2 })
 	})
 
 	t.Run("ScheduledJobsOnOneNodeSurviveItsDeath", func(t *testing.T) {
