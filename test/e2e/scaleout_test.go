@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/cofferhq/coffer/internal/blob/s3/s3test"
 	"github.com/cofferhq/coffer/internal/format/npm/npmtest"
@@ -33,6 +36,12 @@ const scaleoutRepos = `repositories:
 
 // startCluster starts n nodes on a fresh database and bucket.
 func startCluster(t *testing.T, n int) []*Server {
+	nodes, _ := startClusterDSN(t, n)
+	return nodes
+}
+
+// startClusterDSN is startCluster that also returns the database's DSN.
+func startClusterDSN(t *testing.T, n int) ([]*Server, string) {
 	t.Helper()
 	dsn := pgtest.Database(t)
 	srv := s3test.Start(t)
@@ -53,7 +62,7 @@ storage:
 		t.Cleanup(s.Stop)
 		nodes = append(nodes, s)
 	}
-	return nodes
+	return nodes, dsn
 }
 
 // eventually polls cond until it holds or the deadline passes.
@@ -69,7 +78,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 func TestScaleOutTwoNodes(t *testing.T) {
-	nodes := startCluster(t, 2)
+	nodes, dsn := startClusterDSN(t, 2)
 	a, b := nodes[0], nodes[1]
 
 	t.Run("PushThroughAPullThroughB", func(t *testing.T) {
@@ -172,6 +181,36 @@ func TestScaleOutTwoNodes(t *testing.T) {
 		// B learns of A's publish by notification (milliseconds); the
 		// deadline only bounds a failure.
 		eventually(t, 10*time.Second, "B's packument shows A's publish", func() bool { return versions(b) == "1.1.0" })
+	})
+
+	t.Run("InvalidationSurvivesALostListener", func(t *testing.T) {
+		// The database ends every node's notification connection (a
+		// failover, a restart, a network cut): nodes reconnect and drop
+		// what they cached, and later changes still reach them.
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var ended int
+		if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&ended); err != nil || ended != 2 {
+			t.Fatalf("ended %d listening connections (%v), want 2", ended, err)
+		}
+		p3 := npmtest.Package{Name: "shared-pkg", Version: "1.2.0"}
+		if err := npmtest.Publish(http.DefaultClient, a.URL+"/repository/npm-dev/", "admin", adminPassword, p3, "latest"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "B's packument shows the publish made while it was reconnecting", func() bool {
+			var doc struct {
+				DistTags map[string]string `json:"dist-tags"`
+			}
+			json.Unmarshal(mustGet(t, b, "/repository/npm-dev/shared-pkg"), &doc)
+			return doc.DistTags["latest"] == "1.2.0"
+		})
+		if !strings.Contains(b.Log(), "change notifications interrupted") {
+			t.Fatal("B did not notice its notification connection ended")
+		}
 	})
 
 	t.Run("TagMovedOnAIsSeenOnB", func(t *testing.T) {

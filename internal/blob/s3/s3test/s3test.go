@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -71,6 +73,7 @@ func start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale()
 	dir, err := os.MkdirTemp("", "coffer-versitygw-")
 	if err != nil {
 		return nil, err
@@ -91,6 +94,9 @@ func start() (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
+	// The directory goes when the server is gone (removeStale, next run):
+	// a test binary has no hook at its end.
+	os.WriteFile(dir+".pid", []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 	c, err := s.Client()
 	if err != nil {
 		return nil, err
@@ -108,6 +114,22 @@ func start() (*Server, error) {
 			return nil, fmt.Errorf("versitygw on %s did not answer: %v", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// removeStale removes the directories of earlier servers that are gone.
+func removeStale() {
+	pids, _ := filepath.Glob(filepath.Join(os.TempDir(), "coffer-versitygw-*.pid"))
+	for _, f := range pids {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(strings.TrimSuffix(f, ".pid"))
+			os.Remove(f)
+		}
 	}
 }
 
