@@ -41,16 +41,9 @@ func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (r
 		log = slog.Default()
 	}
 	start := time.Now()
-	if id == "" {
-		b, err := os.ReadFile(filepath.Join(from, "LATEST"))
-		if err != nil {
-			return rep, errs.New(errs.NotFound, "%s holds no complete backup (no LATEST file)", from)
-		}
-		id = strings.TrimSpace(string(b))
-	}
-	snapDir := filepath.Join(from, "snapshots", id)
-	if _, err := os.Stat(filepath.Join(snapDir, "manifest.json")); err != nil {
-		return rep, errs.New(errs.NotFound, "backup %s has no complete snapshot %q", from, id)
+	snapDir, id, err := snapshotDir(from, id)
+	if err != nil {
+		return rep, err
 	}
 	rep.ID, rep.DataDir = id, dataDir
 	if ents, err := os.ReadDir(dataDir); err == nil && len(ents) > 0 {
@@ -112,6 +105,94 @@ func Restore(ctx context.Context, from, id, dataDir string, log *slog.Logger) (r
 	rep.Duration = time.Since(start)
 	log.Info("restore", "id", id, "data_dir", dataDir, "blobs", rep.Blobs, "bytes", rep.Bytes, "duration", rep.Duration)
 	return rep, nil
+}
+
+// RestoreInto restores snapshot id (the latest when empty) of the backup in
+// from into stores other than the embedded default — a PostgreSQL database
+// (meta.Loader) and any blob store (an S3 bucket) — which must hold no
+// repositories and no users. Every blob is verified against its digest as
+// it is copied, and the result is verified again (sizes).
+func RestoreInto(ctx context.Context, from, id string, store meta.Store, blobs blob.Store, log *slog.Logger) (rep RestoreReport, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	start := time.Now()
+	snapDir, id, err := snapshotDir(from, id)
+	if err != nil {
+		return rep, err
+	}
+	rep.ID = id
+	loader, ok := store.(meta.Loader)
+	if !ok {
+		return rep, errs.New(errs.NotAllowed, "this metadata store cannot load a backup")
+	}
+	repos, err := store.ListRepos(ctx)
+	if err != nil {
+		return rep, err
+	}
+	users, err := store.ListUsers(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(repos) > 0 || len(users) > 0 {
+		return rep, errs.New(errs.Exists, "restore needs an empty database; this one holds %d repositories and %d users", len(repos), len(users))
+	}
+	src, err := blobfs.New(filepath.Join(from, "blobs"))
+	if err != nil {
+		return rep, err
+	}
+	// Blobs first, metadata last: a restore that fails half-way leaves an
+	// empty database (and blobs nothing references, for GC).
+	snapDB, err := sqlite.Open(ctx, filepath.Join(snapDir, "meta.db"))
+	if err != nil {
+		return rep, fmt.Errorf("open the snapshot: %w", err)
+	}
+	var n, bytes atomic.Int64
+	err = eachBlob(ctx, snapDB, func(ctx context.Context, b *meta.Blob) error {
+		c, err := copyBlob(ctx, src, blobs, digest.Digest(b.Digest), b.Size)
+		if errors.Is(err, errs.NotFound) {
+			return fmt.Errorf("the backup lacks blob %s that its metadata references", b.Digest)
+		}
+		if err != nil {
+			return err
+		}
+		n.Add(1)
+		bytes.Add(c)
+		return nil
+	})
+	snapDB.Close()
+	if err != nil {
+		return rep, err
+	}
+	if err := loader.Load(ctx, filepath.Join(snapDir, "meta.db")); err != nil {
+		return rep, fmt.Errorf("restore the metadata: %w", err)
+	}
+	rep.Blobs, rep.Bytes = int(n.Load()), bytes.Load()
+	if rep.Verify, err = Verify(ctx, store, blobs, false); err != nil {
+		return rep, err
+	}
+	if !rep.Verify.OK() {
+		return rep, fmt.Errorf("the restored data does not verify: %s", rep.Verify.Summary())
+	}
+	rep.Duration = time.Since(start)
+	log.Info("restore", "id", id, "blobs", rep.Blobs, "bytes", rep.Bytes, "duration", rep.Duration)
+	return rep, nil
+}
+
+// snapshotDir finds a complete snapshot (the latest when id is empty).
+func snapshotDir(from, id string) (string, string, error) {
+	if id == "" {
+		b, err := os.ReadFile(filepath.Join(from, "LATEST"))
+		if err != nil {
+			return "", "", errs.New(errs.NotFound, "%s holds no complete backup (no LATEST file)", from)
+		}
+		id = strings.TrimSpace(string(b))
+	}
+	dir := filepath.Join(from, "snapshots", id)
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+		return "", "", errs.New(errs.NotFound, "backup %s has no complete snapshot %q", from, id)
+	}
+	return dir, id, nil
 }
 
 // VerifyReport lists what Verify found wrong; an empty report is a healthy

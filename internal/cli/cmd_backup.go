@@ -115,7 +115,7 @@ func restoreCmd(log *slog.Logger) *cobra.Command {
 	var from, snapshot string
 	cmd := &cobra.Command{
 		Use:   "restore --from DIR [--snapshot ID]",
-		Short: "Restore a backup into an empty data directory (every blob verified against its digest)",
+		Short: "Restore a backup into an empty data directory, or the configured empty PostgreSQL database and bucket (every blob verified)",
 		Args:  cobra.NoArgs,
 	}
 	s.add(cmd)
@@ -129,13 +129,25 @@ func restoreCmd(log *slog.Logger) *cobra.Command {
 		}
 		ctx, stop := signalContext(cmd)
 		defer stop()
-		rep, err := backup.Restore(ctx, from, snapshot, cfg.Storage.DataDir, log)
-		if err != nil {
+		var rep backup.RestoreReport
+		where := cfg.Storage.DataDir
+		if cfg.Storage.Database.Postgres != nil || cfg.Storage.Blobs.S3 != nil {
+			// The configured back-ends: an empty database and bucket.
+			store, blobs, err := app.OpenStorage(ctx, cfg, nil)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if rep, err = backup.RestoreInto(ctx, from, snapshot, store, blobs, log); err != nil {
+				return err
+			}
+			where = "the configured database and blob store"
+		} else if rep, err = backup.Restore(ctx, from, snapshot, cfg.Storage.DataDir, log); err != nil {
 			return err
 		}
 		return s.print(cmd.OutOrStdout(), rep,
 			"Restored", rep.ID,
-			"Data directory", rep.DataDir,
+			"Into", where,
 			"Blobs", fmt.Sprintf("%d (%s), each verified against its digest", rep.Blobs, humanSize(rep.Bytes)),
 			"Took", rep.Duration.Round(1e6).String())
 	}

@@ -357,6 +357,12 @@ const GCHoldPrefix = "gc.hold."
 // HoldValue encodes a hold's expiry so that values compare as strings.
 func HoldValue(until time.Time) string { return fmt.Sprintf("%020d", until.UnixNano()) }
 
+// Loader is implemented by stores that restore a snapshot (a SQLite file
+// written by Snapshot) into themselves, replacing every row.
+type Loader interface {
+	Load(ctx context.Context, path string) error
+}
+
 // Snapshotter is implemented by stores that can write a consistent copy of
 // themselves while they keep serving (SQLite's VACUUM INTO).
 type Snapshotter interface {

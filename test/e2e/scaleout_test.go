@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
@@ -171,6 +172,29 @@ func TestScaleOutTwoNodes(t *testing.T) {
 		// B learns of A's publish by notification (milliseconds); the
 		// deadline only bounds a failure.
 		eventually(t, 10*time.Second, "B's packument shows A's publish", func() bool { return versions(b) == "1.1.0" })
+	})
+
+	t.Run("TagMovedOnAIsSeenOnB", func(t *testing.T) {
+		ref := func(s *Server) string { return s.Addr + "/docker-dev/team/moving:latest" }
+		digestOn := func(s *Server) v1.Hash {
+			desc, err := remote.Head(mustRef(t, ref(s)), ggcrAuth())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return desc.Digest
+		}
+		img1, _ := random.Image(1000, 1)
+		img2, _ := random.Image(1000, 1)
+		d1, _ := img1.Digest()
+		d2, _ := img2.Digest()
+		must(t, remote.Write(mustRef(t, ref(a)), img1, ggcrAuth()))
+		for range 3 { // B resolves the tag and caches it
+			if d := digestOn(b); d != d1 {
+				t.Fatalf("B serves %s, A pushed %s", d, d1)
+			}
+		}
+		must(t, remote.Write(mustRef(t, ref(a)), img2, ggcrAuth()))
+		eventually(t, 10*time.Second, "B's tag follows A's push", func() bool { return digestOn(b) == d2 })
 	})
 
 	t.Run("ScheduledJobsOnOneNodeSurviveItsDeath", func(t *testing.T) {

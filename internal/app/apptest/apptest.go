@@ -44,6 +44,19 @@ func NewIn(t testing.TB, dir, yamlConfig string) *Env {
 	}
 	cfg.Storage.DataDir = dir
 	secrets := UseBackends(t, &cfg.Storage)
+	return NewOn(t, cfg.Storage, secrets, yamlConfig)
+}
+
+// NewOn is New on given storage (back-ends provisioned by UseBackends, and
+// the environment their secrets are read from), for tests that prepare the
+// stores before the server starts (a restore, say).
+func NewOn(t testing.TB, st config.Storage, secrets map[string]string, yamlConfig string) *Env {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yamlConfig), config.Options{Formats: app.FormatNames()})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	cfg.Storage = st
 	cfg.Log.Level = "warn"
 	if testing.Verbose() {
 		cfg.Log.Level = "debug"

@@ -111,6 +111,13 @@ func (h *handler) findManifest(ctx context.Context, rp *repo.Repository, name, r
 			}
 			return a, d, nil
 		}
+		// The generation is read before the lookups, so that an entry
+		// never outlives a change it did not see.
+		key, gen := refKey(m.ID, name, ref), h.repos.Generation(m.ID, name)
+		if e, ok := h.cache.ref(key, gen); ok {
+			a := e.asset
+			return &repo.Asset{Asset: &a, Repo: m}, e.d, nil
+		}
 		d, ok := parseDigest(ref)
 		if !ok {
 			t, err := h.repos.Store().GetTag(ctx, m.ID, name, ref)
@@ -129,6 +136,7 @@ func (h *handler) findManifest(ctx context.Context, rp *repo.Repository, name, r
 		if err != nil {
 			return nil, "", err
 		}
+		h.cache.putRef(key, refEntry{gen: gen, asset: *a, d: d})
 		return &repo.Asset{Asset: a, Repo: m}, d, nil
 	}
 	if upstreamErr != nil && rp.Kind == repo.Remote {
@@ -154,11 +162,29 @@ func (h *handler) getManifest(w http.ResponseWriter, r *http.Request, rp *repo.R
 
 // serveAsset sends an asset's bytes with the registry's headers.
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, a *repo.Asset, d digest.Digest, ct string) error {
-	f, err := h.repos.OpenContent(r.Context(), a)
-	if err != nil {
-		return err
+	var f io.ReadSeeker
+	small := a.Stream == nil && a.Size <= maxCachedContent
+	if b, ok := h.cache.content(a.Blob); small && ok {
+		h.repos.RecordDownload(a.ID)
+		f = bytes.NewReader(b)
+	} else {
+		rc, err := h.repos.OpenContent(r.Context(), a)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		f = rc
+		if small {
+			b, err := io.ReadAll(io.LimitReader(rc, maxCachedContent+1))
+			if err != nil {
+				return err
+			}
+			if int64(len(b)) == a.Size {
+				h.cache.putContent(a.Blob, b)
+			}
+			f = bytes.NewReader(b)
+		}
 	}
-	defer f.Close()
 	hd := w.Header()
 	hd.Set("Docker-Content-Digest", d.String())
 	hd.Set("ETag", `"`+d.String()+`"`)

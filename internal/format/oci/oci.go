@@ -65,10 +65,11 @@ type handler struct {
 	repos   *repo.Manager
 	tokens  *tokenService
 	service string
+	cache   *cache
 }
 
 func newHandler(d format.Deps) *handler {
-	h := &handler{d: d, repos: d.Repos}
+	h := &handler{d: d, repos: d.Repos, cache: newCache()}
 	h.service = strings.TrimPrefix(strings.TrimPrefix(d.BaseURL, "http://"), "https://")
 	h.tokens = newTokenService(h)
 	d.Auth.AddBearer(h.tokens.verify)

@@ -83,6 +83,7 @@ func Dialect() sqldb.Dialect {
 		LockKey: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
 		// Backups: a logical copy into the SQLite backup format.
 		Snapshot: snapshot,
+		Load:     load,
 	}
 }
 

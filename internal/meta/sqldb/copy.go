@@ -71,6 +71,55 @@ type table struct {
 	cols []string
 }
 
+// SQLiteTables lists the tables of a SQLite database (but goose's
+// bookkeeping) with their columns, parents before children (foreign keys).
+func SQLiteTables(ctx context.Context, db *sql.DB) (names [][]string, err error) {
+	ts, err := sqliteTables(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	parents := map[string][]string{}
+	for _, t := range ts {
+		rows, err := db.QueryContext(ctx, `SELECT "table" FROM pragma_foreign_key_list($1)`, t.name)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if p != t.name {
+				parents[t.name] = append(parents[t.name], p)
+			}
+		}
+		rows.Close()
+	}
+	done := map[string]bool{}
+	var visit func(t table)
+	byName := map[string]table{}
+	for _, t := range ts {
+		byName[t.name] = t
+	}
+	visit = func(t table) {
+		if done[t.name] {
+			return
+		}
+		done[t.name] = true
+		for _, p := range parents[t.name] {
+			if pt, ok := byName[p]; ok {
+				visit(pt)
+			}
+		}
+		names = append(names, append([]string{t.name}, t.cols...))
+	}
+	for _, t := range ts {
+		visit(t)
+	}
+	return names, nil
+}
+
 // sqliteTables lists the tables of a SQLite database and their columns,
 // but goose's bookkeeping (each side keeps its own).
 func sqliteTables(ctx context.Context, db *sql.DB) ([]table, error) {

@@ -30,6 +30,9 @@ type Dialect struct {
 	// Snapshot writes a consistent copy of the database to path (nil: the
 	// database cannot snapshot itself).
 	Snapshot func(ctx context.Context, db *sql.DB, path string) error
+	// Load replaces the database's rows with those of a snapshot file
+	// (nil: restore by copying the snapshot file instead).
+	Load func(ctx context.Context, db *sql.DB, path string) error
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
 	// IsForeignKey reports whether err is a foreign-key violation.
@@ -725,4 +728,12 @@ func (db *DB) Snapshot(ctx context.Context, path string) error {
 		return errs.New(errs.NotAllowed, "this database cannot snapshot itself")
 	}
 	return db.queries.d.Snapshot(ctx, db.read, path)
+}
+
+// Load replaces every row with those of a snapshot file (meta.Loader).
+func (db *DB) Load(ctx context.Context, path string) error {
+	if db.queries.d.Load == nil {
+		return errs.New(errs.NotAllowed, "this database restores by copying the snapshot file")
+	}
+	return db.queries.d.Load(ctx, db.write, path)
 }
