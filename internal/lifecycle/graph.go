@@ -206,10 +206,12 @@ func Collect(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repositor
 // expire removes version of name from r with what only it used: the tags
 // on it, its links, its attachments (referrers, tag-scheme signatures),
 // children no other version links to, and blob assets no remaining link
-// targets. It returns the versions removed besides the one asked for.
-func expire(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repository, name, version string) ([]string, error) {
+// targets. It returns the versions removed besides the one asked for, and
+// whether that one was still there (another run may have expired it).
+func expire(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repository, name, version string) ([]string, bool, error) {
 	gr, _ := f.(format.Grapher)
 	var extra []string
+	found := false
 	var remove func(v string, top bool) error
 	remove = func(v string, top bool) error {
 		c, err := tx.GetComponent(ctx, r.ID, name, v)
@@ -219,7 +221,9 @@ func expire(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repository
 		if err != nil {
 			return err
 		}
-		if !top {
+		if top {
+			found = true
+		} else {
 			extra = append(extra, v)
 		}
 		tags, err := tx.ListTags(ctx, r.ID, name)
@@ -285,5 +289,6 @@ func expire(ctx context.Context, tx meta.Tx, f format.Format, r *repo.Repository
 		}
 		return nil
 	}
-	return extra, remove(version, true)
+	err := remove(version, true)
+	return extra, found, err
 }

@@ -255,6 +255,17 @@ func TestPromoteRawAndRefusals(t *testing.T) {
 	if resp.StatusCode != 200 || body != "release candidate" {
 		t.Fatalf("promoted raw file: %d %q", resp.StatusCode, body)
 	}
+	// A pin outlives its file, and can still be removed by its coordinates.
+	e.Put("raw-dev", "builds/tmp.tgz", "x")
+	e.Admin().MustJSON("POST", "/api/v1/repositories/raw-dev/pins", map[string]any{"artifact": "builds/tmp.tgz"}, http.StatusCreated, nil)
+	e.Admin().MustJSON("DELETE", "/api/v1/repositories/raw-dev/artifacts/builds/tmp.tgz", nil, http.StatusOK, nil)
+	e.Admin().MustJSON("DELETE", "/api/v1/repositories/raw-dev/pins?artifact=builds/tmp.tgz", nil, http.StatusNoContent, nil)
+	var pins []any
+	e.Admin().MustJSON("GET", "/api/v1/repositories/raw-dev/pins", nil, http.StatusOK, &pins)
+	if len(pins) != 0 {
+		t.Errorf("pins left: %v", pins)
+	}
+
 	e.Put("raw-dev", "builds/app-1.0.tgz", "rebuilt")
 	var ref refusal
 	promote(e.Admin(), "raw-dev", "raw-release", "builds/app-1.0.tgz", http.StatusConflict, &ref)

@@ -262,18 +262,22 @@ func (rt *Retention) runRepo(ctx context.Context, r *repo.Repository, dryRun boo
 				}
 				item := ExpiredItem{Name: name, Version: c.Version, Tags: tagsOf[k], Created: c.CreatedAt, Rule: d.Rule}
 				if !dryRun {
+					found := false
 					err := st.InTx(ctx, func(tx meta.Tx) error {
-						with, err := expire(ctx, tx, f, r, name, c.Version)
-						if err != nil {
+						with, ok, err := expire(ctx, tx, f, r, name, c.Version)
+						if err != nil || !ok {
 							return err
 						}
-						item.With = with
+						found, item.With = true, with
 						detail, _ := json.Marshal(map[string]any{"name": name, "version": c.Version, "tags": item.Tags, "rule": d.Rule, "with": with})
 						return tx.AddAudit(ctx, &meta.AuditEvent{Actor: "retention", Action: "retention_expire", Repo: r.Key,
 							Path: name + "@" + c.Version, Detail: string(detail)})
 					})
 					if err != nil {
 						return nil, err
+					}
+					if !found {
+						continue // gone meanwhile (a concurrent run, a delete)
 					}
 					rt.repos.Bump(r.ID, name)
 				}

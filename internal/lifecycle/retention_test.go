@@ -146,21 +146,19 @@ func TestRetentionKeepLastAgePinsDownloads(t *testing.T) {
 	}
 
 	e.clock.set(at(75)) // every version is older than 30 days; v3, v4 are the newest two
-	// Pin v0 through the API (as a deployment system would) and record a
-	// download of v1 on day 70.
+	// Pin v0 through the API (as a deployment system would); v1 is pulled on
+	// day 70.
 	var pin map[string]any
 	e.Admin().MustJSON("POST", "/api/v1/repositories/oci-keep/pins", map[string]any{"artifact": "team/api:build-1", "reason": "prod-eu"}, http.StatusCreated, &pin)
 	if pin["version"] != v[0].String() || pin["created_by"] != "admin" {
 		t.Fatalf("pin: %v", pin)
 	}
-	comp, err := e.App.Store.GetComponent(t.Context(), mustRepo(t, e, "oci-keep"), "team/api", v[1].String())
-	if err != nil {
+	e.clock.set(at(70))
+	if _, err := remote.Image(e.ref("oci-keep/team/api:build-2"), auth); err != nil { // a pull of v1's manifest
 		t.Fatal(err)
 	}
-	as, _ := e.App.Store.ListComponentAssets(t.Context(), comp.ID)
-	if err := e.App.Store.TouchDownloaded(t.Context(), as[0].ID, at(70)); err != nil {
-		t.Fatal(err)
-	}
+	e.App.Repos.FlushDownloads()
+	e.clock.set(at(75))
 
 	dry := e.run(true, "oci-keep")
 	r := dry.Repos[0]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferhq/coffer/internal/meta"
@@ -18,6 +19,7 @@ type downloadRecorder struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	pending map[string]time.Time
+	now     atomic.Value // func() time.Time; unset: time.Now
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -33,7 +35,7 @@ func newDownloadRecorder(store meta.Store, log *slog.Logger) *downloadRecorder {
 
 func (d *downloadRecorder) record(assetID string) {
 	d.mu.Lock()
-	d.pending[assetID] = time.Now()
+	d.pending[assetID] = d.clock()
 	d.mu.Unlock()
 }
 
@@ -73,6 +75,15 @@ func (d *downloadRecorder) flush() {
 	if err != nil {
 		d.log.Warn("recording downloads failed", "err", err, "count", len(batch))
 	}
+}
+
+// clock is the time a download is stamped with (the manager's clock when
+// a test set one).
+func (d *downloadRecorder) clock() time.Time {
+	if f, _ := d.now.Load().(func() time.Time); f != nil {
+		return f()
+	}
+	return time.Now()
 }
 
 // Close flushes what is pending and stops the background loop.

@@ -91,7 +91,14 @@ func (m *Manager) SetAuth(a *auth.Service) { m.auth = a }
 
 // SetClock replaces the clock that stamps new package versions and judges
 // proxy freshness (tests of retention move it).
-func (m *Manager) SetClock(now func() time.Time) { m.now = now }
+func (m *Manager) SetClock(now func() time.Time) {
+	m.now = now
+	m.downloads.now.Store(now)
+}
+
+// FlushDownloads writes the download times recorded in memory now, rather
+// than at the next periodic flush (tests; a clean shutdown flushes too).
+func (m *Manager) FlushDownloads() { m.downloads.flush() }
 
 // Blobs returns the blob store.
 func (m *Manager) Blobs() blob.Store { return m.blobs }
