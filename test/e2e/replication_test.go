@@ -184,6 +184,20 @@ replication:
 	if resp := secondary.Do("GET", "/v2/docker-dev-local/app/tags/list", nil, "Authorization", basicAdmin()); resp.StatusCode != 404 {
 		t.Fatalf("an unreplicated repository reached the secondary: %d %s", resp.StatusCode, ReadBody(t, resp))
 	}
+	// A promotion from the unreplicated dev repository into the release
+	// repository is a change like any other: the image and its referrer
+	// reach the secondary.
+	promoted := pushImage(primary, "docker-dev-local", "2.0", 200)
+	resp := primary.Do("POST", "/api/v1/promotions", strings.NewReader(`{"source":"docker-dev-local","target":"docker-release-local","artifact":"app:2.0"}`),
+		"Authorization", basicAdmin(), "Content-Type", "application/json")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("promote: %d %s", resp.StatusCode, ReadBody(t, resp))
+	}
+	digests["2.0"] = promoted
+	waitReplicated(t, primary, secondary, "docker-release-local")
+	if desc, err := remote.Head(mustRef(t, secondary.Addr+"/docker-release-local/app:2.0"), ggcrAuth()); err != nil || desc.Digest != promoted {
+		t.Fatalf("the promoted image on the secondary: %v %v, want %s", desc, err, promoted)
+	}
 	st := replicationStatus(t, primary)
 	if !st.Targets[0].InSync || st.Targets[0].BlobsSent == 0 || st.Targets[0].LastError != "" {
 		t.Fatalf("status after replication: %+v", st)
@@ -196,7 +210,7 @@ replication:
 		digests[tag] = pushImage(primary, "docker-release-local", tag, i)
 		putRaw(primary, fmt.Sprintf("app/1.%d/app.tgz", i), "release "+tag)
 	}
-	resp := primary.Do("POST", "/api/v1/repositories/raw-release/deprecations", strings.NewReader(`{"path":"app/1.0/app.tgz","message":"use 1.7"}`),
+	resp = primary.Do("POST", "/api/v1/repositories/raw-release/deprecations", strings.NewReader(`{"path":"app/1.0/app.tgz","message":"use 1.7"}`),
 		"Authorization", basicAdmin(), "Content-Type", "application/json")
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("deprecate: %d %s", resp.StatusCode, ReadBody(t, resp))
