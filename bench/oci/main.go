@@ -29,7 +29,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -291,6 +296,22 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func pushImages(t *target, n int) (float64, time.Duration) {
 	var mu sync.Mutex
 	var lat []time.Duration
+	// The images are built (and their digests computed) before the clock
+	// starts: random.Image gzips its layer lazily, and that client CPU
+	// capped both servers at the same rate on two cores.
+	imgs := make([]v1.Image, n)
+	for i := range imgs {
+		layer := static.NewLayer(randBytes(1<<20), types.OCILayer)
+		img, err := mutate.AppendLayers(empty.Image, layer)
+		check(err)
+		img, err = mutate.Config(img, v1.Config{Labels: map[string]string{"n": strconv.Itoa(i)}})
+		check(err)
+		_, err = img.Digest()
+		check(err)
+		_, err = img.RawConfigFile()
+		check(err)
+		imgs[i] = img
+	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -299,7 +320,7 @@ func pushImages(t *target, n int) (float64, time.Duration) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				img, _ := random.Image(1<<20, 1)
+				img := imgs[i]
 				ref := mustRef(t.url, fmt.Sprintf("bench/img:%d", i))
 				t0 := time.Now()
 				check(remote.Write(ref, img, auth(t)))

@@ -30,6 +30,12 @@ type Dialect struct {
 	// Snapshot writes a consistent copy of the database to path (nil: the
 	// database cannot snapshot itself).
 	Snapshot func(ctx context.Context, db *sql.DB, path string) error
+	// Lax runs one autocommit statement on the write pool without waiting
+	// for the disk (nil: as any other write). Upload-session rows use it:
+	// losing one to a power cut only makes its client start that upload
+	// again, while the commits that acknowledge content stay durable (and
+	// make the lax ones before them durable too).
+	Lax func(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error)
 	// Load replaces the database's rows with those of a snapshot file
 	// (nil: restore by copying the snapshot file instead).
 	Load func(ctx context.Context, db *sql.DB, path string) error
@@ -205,8 +211,32 @@ func (q *queries) exec(ctx context.Context, what, query string, args ...any) (in
 	return res.RowsAffected()
 }
 
+// execLax is exec for writes that need not be durable at once (see
+// Dialect.Lax); inside a transaction it is exec.
+func (q *queries) execLax(ctx context.Context, what, query string, args ...any) (int64, error) {
+	if q.db == nil || q.d.Lax == nil {
+		return q.exec(ctx, what, query, args...)
+	}
+	res, err := q.d.Lax(ctx, q.db.write, query, args...)
+	if err != nil {
+		return 0, q.translate(err, what)
+	}
+	return res.RowsAffected()
+}
+
 func (q *queries) mustAffect(ctx context.Context, what, query string, args ...any) error {
 	n, err := q.exec(ctx, what, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errs.New(errs.NotFound, "%s not found", what)
+	}
+	return nil
+}
+
+// affected turns a statement's result into NotFound when it touched nothing.
+func affected(n int64, err error, what string) error {
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func (q *queries) CreateUpload(ctx context.Context, u *meta.Upload) error {
 	}
 	now := time.Now()
 	u.CreatedAt, u.UpdatedAt = now, now
-	_, err := q.exec(ctx, "upload", `INSERT INTO uploads (`+uploadCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+	_, err := q.execLax(ctx, "upload", `INSERT INTO uploads (`+uploadCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
 		u.ID, u.RepoID, u.Name, string(u.State), u.Size, nanos(now), nanos(now))
 	return err
 }
@@ -39,12 +39,14 @@ func (q *queries) GetUpload(ctx context.Context, id string) (*meta.Upload, error
 
 func (q *queries) UpdateUpload(ctx context.Context, u *meta.Upload) error {
 	u.UpdatedAt = time.Now()
-	return q.mustAffect(ctx, "upload "+u.ID, `UPDATE uploads SET state=$2, size=$3, updated_at=$4 WHERE id=$1`,
+	n, err := q.execLax(ctx, "upload "+u.ID, `UPDATE uploads SET state=$2, size=$3, updated_at=$4 WHERE id=$1`,
 		u.ID, string(u.State), u.Size, nanos(u.UpdatedAt))
+	return affected(n, err, "upload "+u.ID)
 }
 
 func (q *queries) DeleteUpload(ctx context.Context, id string) error {
-	return q.mustAffect(ctx, "upload "+id, `DELETE FROM uploads WHERE id=$1`, id)
+	n, err := q.execLax(ctx, "upload "+id, `DELETE FROM uploads WHERE id=$1`, id)
+	return affected(n, err, "upload "+id)
 }
 
 func (q *queries) ListUploadsBefore(ctx context.Context, t time.Time, limit int) ([]*meta.Upload, error) {

@@ -7,6 +7,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -55,6 +56,7 @@ func Open(ctx context.Context, path string) (*sqldb.DB, error) {
 		IsUnique:     isCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 		IsForeignKey: isCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
 		Snapshot:     vacuumInto,
+		Lax:          lax,
 	})
 	if err != nil {
 		read.Close()
@@ -86,4 +88,28 @@ func vacuumInto(ctx context.Context, db *sql.DB, path string) error {
 		return fmt.Errorf("sqlite snapshot to %s: %w", path, err)
 	}
 	return nil
+}
+
+// lax runs one statement on the (single) writer connection with
+// synchronous=NORMAL: in WAL mode the commit is not fsynced, the next FULL
+// commit fsyncs it along with its own. The connection goes back to FULL
+// before it is released, or is discarded.
+func lax(ctx context.Context, db *sql.DB, query string, args ...any) (sql.Result, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=NORMAL`); err != nil {
+		return nil, err
+	}
+	res, err := conn.ExecContext(ctx, query, args...)
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous=FULL`); rerr != nil {
+		// Never hand a lax connection back to the pool.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		if err == nil {
+			err = rerr
+		}
+	}
+	return res, err
 }
