@@ -4,11 +4,12 @@
 //   - replication lag for a burst of images pushed to a primary: the time
 //     from the last acknowledged push until the secondary holds everything
 //     (and from the first push);
+//
 //   - backup and restore of a store of N blobs of S bytes (default 10,000
 //     of 1 MiB: 10 GiB), next to a plain copy of the same files (cp -r) as
 //     the machine's floor, and an incremental backup of the unchanged store.
 //
-//	go run ./bench/durability [-images 100] [-blobs 10000] [-size 1MiB]
+//     go run ./bench/durability [-images 100] [-blobs 10000] [-size 1MiB]
 package main
 
 import (
@@ -206,7 +207,9 @@ func backupRestore(bin, root string) {
 	t0 = time.Now()
 	run(bin, "verify", "--data", filepath.Join(root, "restored"))
 	verify := time.Since(t0)
-	gib := func(d time.Duration) string { return fmt.Sprintf("%.1f s (%.0f MiB/s)", d.Seconds(), total*1024/d.Seconds()) }
+	gib := func(d time.Duration) string {
+		return fmt.Sprintf("%.1f s (%.0f MiB/s)", d.Seconds(), total*1024/d.Seconds())
+	}
 	fmt.Printf("| floor: `cp -r` of the blob files + sync, %s | %s |\n", label, gib(floor))
 	fmt.Printf("| `coffer backup`, first (full), %s | %s |\n", label, gib(full))
 	fmt.Printf("| `coffer backup` again, unchanged store (incremental: nothing copied) | %.1f s |\n", incr.Seconds())
