@@ -88,23 +88,9 @@ func RestoreFrom(ctx context.Context, from Dest, id, dataDir string, log *slog.L
 	if err != nil {
 		return rep, err
 	}
-	var n, bytes atomic.Int64
-	err = eachBlob(ctx, store, func(ctx context.Context, b *meta.Blob) error {
-		c, err := copyBlob(ctx, src, dst, digest.Digest(b.Digest), b.Size)
-		if errors.Is(err, errs.NotFound) {
-			return fmt.Errorf("the backup lacks blob %s that its metadata references", b.Digest)
-		}
-		if err != nil {
-			return err
-		}
-		n.Add(1)
-		bytes.Add(c)
-		return nil
-	})
-	if err != nil {
+	if rep.Blobs, rep.Bytes, err = restoreBlobs(ctx, store, src, dst); err != nil {
 		return rep, err
 	}
-	rep.Blobs, rep.Bytes = int(n.Load()), bytes.Load()
 	if rep.Verify, err = Verify(ctx, store, dst, false); err != nil {
 		return rep, err
 	}
@@ -171,9 +157,31 @@ func RestoreIntoFrom(ctx context.Context, from Dest, id string, store meta.Store
 	if err != nil {
 		return rep, fmt.Errorf("open the snapshot: %w", err)
 	}
+	rep.Blobs, rep.Bytes, err = restoreBlobs(ctx, snapDB, src, blobs)
+	snapDB.Close()
+	if err != nil {
+		return rep, err
+	}
+	if err := loader.Load(ctx, snapPath); err != nil {
+		return rep, fmt.Errorf("restore the metadata: %w", err)
+	}
+	if rep.Verify, err = Verify(ctx, store, blobs, false); err != nil {
+		return rep, err
+	}
+	if !rep.Verify.OK() {
+		return rep, fmt.Errorf("the restored data does not verify: %s", rep.Verify.Summary())
+	}
+	rep.Duration = time.Since(start)
+	log.Info("restore", "id", id, "blobs", rep.Blobs, "bytes", rep.Bytes, "duration", rep.Duration)
+	return rep, nil
+}
+
+// restoreBlobs copies every blob the snapshot's rows name from the backup
+// to dst, each verified against its digest.
+func restoreBlobs(ctx context.Context, rows meta.Blobs, src, dst blob.Store) (int, int64, error) {
 	var n, bytes atomic.Int64
-	err = eachBlob(ctx, snapDB, func(ctx context.Context, b *meta.Blob) error {
-		c, err := copyBlob(ctx, src, blobs, digest.Digest(b.Digest), b.Size)
+	err := eachBlob(ctx, rows, func(ctx context.Context, b *meta.Blob) error {
+		c, err := copyBlob(ctx, src, dst, digest.Digest(b.Digest), b.Size)
 		if errors.Is(err, errs.NotFound) {
 			return fmt.Errorf("the backup lacks blob %s that its metadata references", b.Digest)
 		}
@@ -184,23 +192,7 @@ func RestoreIntoFrom(ctx context.Context, from Dest, id string, store meta.Store
 		bytes.Add(c)
 		return nil
 	})
-	snapDB.Close()
-	if err != nil {
-		return rep, err
-	}
-	if err := loader.Load(ctx, snapPath); err != nil {
-		return rep, fmt.Errorf("restore the metadata: %w", err)
-	}
-	rep.Blobs, rep.Bytes = int(n.Load()), bytes.Load()
-	if rep.Verify, err = Verify(ctx, store, blobs, false); err != nil {
-		return rep, err
-	}
-	if !rep.Verify.OK() {
-		return rep, fmt.Errorf("the restored data does not verify: %s", rep.Verify.Summary())
-	}
-	rep.Duration = time.Since(start)
-	log.Info("restore", "id", id, "blobs", rep.Blobs, "bytes", rep.Bytes, "duration", rep.Duration)
-	return rep, nil
+	return int(n.Load()), bytes.Load(), err
 }
 
 // snapshotID checks that snapshot id (the latest when empty) is complete.
