@@ -1,5 +1,9 @@
 # Coffer — the two commands: `make run` and `make test`.
 GO ?= go
+# The PostgreSQL tests create and drop their own databases here (trust auth
+# on these machines); override it in the environment.
+COFFER_TEST_PG_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export COFFER_TEST_PG_DSN
 
 .PHONY: run build test test-short test-backends fuzz bench vet
 
