@@ -149,7 +149,7 @@ func (m *Manager) receive(ctx context.Context, w blob.Writer, r io.Reader, hashe
 		}
 	}
 	h := checksum.NewHasher(hashes...)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, copyBuffer))
+	n, err := copyBuffered(io.MultiWriter(w, h), r)
 	sums := h.Sums()
 	if err != nil {
 		w.Cancel(context.WithoutCancel(ctx))

@@ -135,7 +135,7 @@ func (m *Manager) AppendUpload(ctx context.Context, r *Repository, name, id stri
 	if limit := m.limitFor(target); limit > 0 {
 		src = &limitReader{r: body, left: limit - u.Size, limit: limit, repo: target}
 	}
-	if _, err := io.CopyBuffer(w, src, make([]byte, copyBuffer)); err != nil {
+	if _, err := copyBuffered(w, src); err != nil {
 		// Keep what was acknowledged before: the saved state stays valid, and
 		// the next Resume discards the partial chunk.
 		w.(blob.Suspender).Suspend(context.WithoutCancel(ctx))
@@ -176,7 +176,7 @@ func (m *Manager) FinishUpload(ctx context.Context, r *Repository, name, id stri
 		return nil, err
 	}
 	end := func() { m.store.DeleteUpload(context.WithoutCancel(ctx), id) }
-	if _, err := io.CopyBuffer(w, body, make([]byte, copyBuffer)); err != nil {
+	if _, err := copyBuffered(w, body); err != nil {
 		w.(blob.Suspender).Suspend(context.WithoutCancel(ctx))
 		return nil, bodyError(err)
 	}

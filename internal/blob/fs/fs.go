@@ -14,6 +14,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -297,9 +298,14 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// readBufs recycles ReadFrom's buffers.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // ReadFrom lets io.Copy move data with a large buffer, cutting syscalls.
 func (w *writer) ReadFrom(r io.Reader) (int64, error) {
-	buf := make([]byte, 256<<10)
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
 	var total int64
 	for {
 		n, err := r.Read(buf)
