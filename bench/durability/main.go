@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"net"
 	"net/http"
@@ -49,7 +50,7 @@ var (
 func main() {
 	flag.Parse()
 	root, err := os.MkdirTemp("", "coffer-durability-bench")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(root)
 	bin := filepath.Join(root, "coffer")
 	run("go", "build", "-o", bin, "./cmd/coffer")
@@ -72,9 +73,9 @@ func start(bin, data, config string, env ...string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "COFFER_ADMIN_PASSWORD="+pw), env...)
 	logf, err := os.Create(data + ".log")
-	check(err)
+	benchkit.Check(err)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	p := &proc{cmd: cmd, addr: "127.0.0.1:" + port}
 	for i := 0; ; i++ {
 		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil && resp.StatusCode == 200 {
@@ -101,7 +102,7 @@ func replication(bin, root string) {
 	imgs := make([]v1.Image, *images)
 	for i := range imgs {
 		l, err := random.Layer(256<<10, gtypes.OCILayer)
-		check(err)
+		benchkit.Check(err)
 		img, _ := mutate.AppendLayers(empty.Image, l)
 		imgs[i], _ = mutate.Config(img, v1.Config{Labels: map[string]string{"n": fmt.Sprint(i)}})
 	}
@@ -115,7 +116,7 @@ func replication(bin, root string) {
 			defer wg.Done()
 			for i := range ch {
 				ref, _ := name.ParseReference(fmt.Sprintf("%s/docker-release-local/burst:%d", pri.addr, i), name.Insecure)
-				check(remote.Write(ref, imgs[i], auth))
+				benchkit.Check(remote.Write(ref, imgs[i], auth))
 			}
 		}()
 	}
@@ -167,7 +168,7 @@ func backupRestore(bin, root string) {
 				req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/repository/files/f/%05d.bin", p.addr, i), bytes.NewReader(b))
 				req.SetBasicAuth("admin", pw)
 				resp, err := http.DefaultClient.Do(req)
-				check(err)
+				benchkit.Check(err)
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 201 {
@@ -218,13 +219,13 @@ func backupRestore(bin, root string) {
 }
 
 func write(path, s string) string {
-	check(os.WriteFile(path, []byte(s), 0o644))
+	benchkit.Check(os.WriteFile(path, []byte(s), 0o644))
 	return path
 }
 
 func freePort() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	defer l.Close()
 	return l.Addr().String()[strings.LastIndex(l.Addr().String(), ":")+1:]
 }
@@ -244,11 +245,5 @@ func run(name string, args ...string) {
 	cmd.Stderr = os.Stderr
 	if out, err := cmd.Output(); err != nil {
 		panic(fmt.Sprintf("%s %v: %v\n%s", name, args, err, out))
-	}
-}
-
-func check(err error) {
-	if err != nil {
-		panic(err)
 	}
 }

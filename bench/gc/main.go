@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"net"
 	"net/http"
@@ -38,7 +39,7 @@ func main() {
 	alone := flag.Bool("alone", false, "time the pass alone, without pushes and pulls running")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "coffer-gc-bench")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 
 	cfg := config.Defaults()
@@ -47,7 +48,7 @@ func main() {
 	cfg.GC.Interval = 0
 	cfg.Repositories = []config.Repository{{Key: "bench", Format: "raw", Kind: "local", Tier: "dev"}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	base := "http://" + ln.Addr().String()
 	a, err := app.New(context.Background(), cfg, base, app.Options{Stderr: io.Discard,
 		Getenv: func(k string) string {
@@ -56,7 +57,7 @@ func main() {
 			}
 			return ""
 		}})
-	check(err)
+	benchkit.Check(err)
 	defer a.Close()
 	a.Server.SetReady(true)
 	go http.Serve(ln, a.Server)
@@ -71,7 +72,7 @@ func main() {
 		col := gc.New(a.Store, a.Blobs, gc.Options{Grace: time.Second, Logger: a.Log})
 		t := time.Now()
 		r, err := col.Run(context.Background(), false)
-		check(err)
+		benchkit.Check(err)
 		fmt.Printf("| GC pass alone over %d blobs, %d of them garbage | %.1f s (%d blobs, %.1f MiB reclaimed) |\n",
 			*n, *n/2, time.Since(t).Seconds(), r.Blobs, float64(r.Bytes)/(1<<20))
 		return
@@ -86,7 +87,7 @@ func main() {
 		col := gc.New(a.Store, a.Blobs, gc.Options{Grace: time.Second, Logger: a.Log})
 		t := time.Now()
 		r, err := col.Run(context.Background(), false)
-		check(err)
+		benchkit.Check(err)
 		rep, gcDur = r, time.Since(t)
 	})
 
@@ -109,7 +110,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func seed(a *app.App, n int) {
 	ctx := context.Background()
 	rp, err := a.Repos.Repo("bench")
-	check(err)
+	benchkit.Check(err)
 	root := a.Blobs.(interface{ Root() string }).Root()
 	type b struct {
 		d    string
@@ -117,7 +118,7 @@ func seed(a *app.App, n int) {
 	}
 	var batch []b
 	flush := func() {
-		check(a.Store.InTx(ctx, func(tx meta.Tx) error {
+		benchkit.Check(a.Store.InTx(ctx, func(tx meta.Tx) error {
 			for i, x := range batch {
 				if err := tx.PutBlob(ctx, x.d, x.size); err != nil {
 					return err
@@ -138,7 +139,7 @@ func seed(a *app.App, n int) {
 		h := hex.EncodeToString(sum[:])
 		p := filepath.Join(root, "sha256", h[:2], h)
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		check(os.WriteFile(p, content, 0o644))
+		benchkit.Check(os.WriteFile(p, content, 0o644))
 		batch = append(batch, b{"sha256:" + h, int64(len(content))})
 		if len(batch) == 5000 {
 			flush()
@@ -166,7 +167,7 @@ func load(base string, d time.Duration, during func()) result {
 		req.SetBasicAuth("admin", pw)
 		t := time.Now()
 		resp, err := http.DefaultClient.Do(req)
-		check(err)
+		benchkit.Check(err)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
@@ -195,7 +196,7 @@ func load(base string, d time.Duration, during func()) result {
 				req.SetBasicAuth("admin", pw)
 				t := time.Now()
 				resp, err := http.DefaultClient.Do(req)
-				check(err)
+				benchkit.Check(err)
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				mu.Lock()
@@ -223,10 +224,4 @@ func p99(ds []time.Duration) time.Duration {
 		return 0
 	}
 	return ds[len(ds)*99/100]
-}
-
-func check(err error) {
-	if err != nil {
-		panic(err)
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -26,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,9 +49,9 @@ func main() {
 		}
 	}
 	dir, err := os.MkdirTemp("", "coffer-bench-maven")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
-	load0 := loadavg()
+	load0 := benchkit.Loadavg()
 	bin := filepath.Join(dir, "coffer")
 	run("go", "build", "-o", bin, "./cmd/coffer")
 	srv := start(bin, filepath.Join(dir, "data"))
@@ -66,7 +66,7 @@ func main() {
 		req, _ := http.NewRequest(http.MethodPut, repoURL+path, bytes.NewReader(body))
 		req.SetBasicAuth("admin", pw)
 		resp, err := http.DefaultClient.Do(req)
-		check(err)
+		benchkit.Check(err)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 201 && resp.StatusCode != 200 {
@@ -107,7 +107,7 @@ func main() {
 		put(dir+a+"-1.0.jar", emptyJar())
 		for _, f := range []string{a + "-1.0.pom", a + "-1.0.jar"} {
 			b, err := os.ReadFile(filepath.Join(static, dir, f))
-			check(err)
+			benchkit.Check(err)
 			h := sha1.Sum(b)
 			writeStatic(static, dir+f+".sha1", []byte(hex.EncodeToString(h[:])))
 		}
@@ -121,7 +121,7 @@ func main() {
 	staticSmallRPS := wrk(staticURL+"com/bench/small/1.0/small-1.0.jar", *conc, *dur)
 	metaRPS := wrk(repoURL+metaPath, *conc, *dur)
 	staticMetaRPS := wrk(staticURL+metaPath, *conc, *dur)
-	bigMB, staticBigMB := alternate(5, func() float64 { return download(repoURL + bigPath) }, func() float64 { return download(staticURL + bigPath) })
+	bigMB, staticBigMB := benchkit.Alternate(5, func() float64 { return download(repoURL + bigPath) }, func() float64 { return download(staticURL + bigPath) })
 
 	// The resolving build, cold local repository each time.
 	project := filepath.Join(dir, "app")
@@ -129,8 +129,8 @@ func main() {
 	coldBuild := func(url string) func() float64 {
 		return func() float64 { return mvnBuild(dir, project, url) }
 	}
-	buildSecs, staticBuildSecs := alternate(*runs, coldBuild(repoURL), coldBuild(staticURL))
-	load1 := loadavg()
+	buildSecs, staticBuildSecs := benchkit.Alternate(*runs, coldBuild(repoURL), coldBuild(staticURL))
+	load1 := benchkit.Loadavg()
 
 	fmt.Printf("\n%s, 1-minute load average %s at the start, %s at the end\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), load0, load1)
 	fmt.Println("| measurement | Coffer | static tree (`python3 -m http.server`) | Coffer ÷ static |")
@@ -158,15 +158,15 @@ func emptyJar() []byte {
 
 func writeStatic(root, path string, body []byte) {
 	p := filepath.Join(root, path)
-	check(os.MkdirAll(filepath.Dir(p), 0o755))
-	check(os.WriteFile(p, body, 0o644))
+	benchkit.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+	benchkit.Check(os.WriteFile(p, body, 0o644))
 }
 
 // putFile writes size random bytes to file and uploads them with curl.
 func putFile(url, file string, size int64) {
-	check(os.MkdirAll(filepath.Dir(file), 0o755))
+	benchkit.Check(os.MkdirAll(filepath.Dir(file), 0o755))
 	f, err := os.Create(file)
-	check(err)
+	benchkit.Check(err)
 	r := rand.New(rand.NewPCG(7, 8))
 	buf := make([]byte, 1<<20)
 	for left := size; left > 0; left -= int64(len(buf)) {
@@ -178,9 +178,9 @@ func putFile(url, file string, size int64) {
 			n = left
 		}
 		_, err := f.Write(buf[:n])
-		check(err)
+		benchkit.Check(err)
 	}
-	check(f.Close())
+	benchkit.Check(f.Close())
 	out, err := exec.Command("curl", "-sS", "-f", "-u", "admin:"+pw, "-T", file, url).CombinedOutput()
 	if err != nil {
 		panic(fmt.Sprintf("upload: %v %s", err, out))
@@ -190,10 +190,10 @@ func putFile(url, file string, size int64) {
 func get(url string) []byte {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	check(err)
+	benchkit.Check(err)
 	if resp.StatusCode != 200 {
 		panic(fmt.Sprintf("GET %s: %d %s", url, resp.StatusCode, b))
 	}
@@ -205,9 +205,9 @@ func writeApp(dir string) {
 	for i := 0; i < 20; i++ {
 		fmt.Fprintf(&deps, "<dependency><groupId>com.bench</groupId><artifactId>dep%02d</artifactId><version>1.0</version></dependency>\n", i)
 	}
-	check(os.MkdirAll(filepath.Join(dir, "src/main/java/app"), 0o755))
-	check(os.WriteFile(filepath.Join(dir, "src/main/java/app/Main.java"), []byte("package app;\npublic class Main { public static void main(String[] a) {} }\n"), 0o644))
-	check(os.WriteFile(filepath.Join(dir, "pom.xml"), []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
+	benchkit.Check(os.MkdirAll(filepath.Join(dir, "src/main/java/app"), 0o755))
+	benchkit.Check(os.WriteFile(filepath.Join(dir, "src/main/java/app/Main.java"), []byte("package app;\npublic class Main { public static void main(String[] a) {} }\n"), 0o644))
+	benchkit.Check(os.WriteFile(filepath.Join(dir, "pom.xml"), []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>com.bench</groupId><artifactId>app</artifactId><version>1.0</version>
   <properties><maven.compiler.source>17</maven.compiler.source><maven.compiler.target>17</maven.compiler.target>
@@ -224,10 +224,10 @@ func writeApp(dir string) {
 // seconds it took.
 func mvnBuild(work, project, url string) float64 {
 	local, err := os.MkdirTemp(work, "m2")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(local)
 	settings := filepath.Join(local, "settings.xml")
-	check(os.WriteFile(settings, []byte(`<settings><localRepository>`+filepath.Join(local, "repo")+`</localRepository>
+	benchkit.Check(os.WriteFile(settings, []byte(`<settings><localRepository>`+filepath.Join(local, "repo")+`</localRepository>
 <mirrors><mirror><id>debian</id><mirrorOf>central</mirrorOf><url>file:///usr/share/maven-repo</url></mirror></mirrors></settings>`), 0o644))
 	os.RemoveAll(filepath.Join(project, "target"))
 	cmd := exec.Command("mvn", "-B", "-q", "-s", settings, "-DbenchRepo="+url, "package")
@@ -249,12 +249,12 @@ var staticAddr string
 
 func startStatic(root string) *exec.Cmd {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	staticAddr = l.Addr().String()
 	l.Close()
 	port := staticAddr[strings.LastIndex(staticAddr, ":")+1:]
 	cmd := exec.Command("/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, port)
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	for i := 0; i < 100; i++ {
 		if resp, err := http.Get("http://" + staticAddr + "/"); err == nil {
 			resp.Body.Close()
@@ -268,7 +268,7 @@ func startStatic(root string) *exec.Cmd {
 func wrk(url string, conc int, d time.Duration) float64 {
 	args := []string{"-t2", fmt.Sprintf("-c%d", conc), fmt.Sprintf("-d%ds", int(d.Seconds())), url}
 	out, err := exec.Command("wrk", args...).CombinedOutput()
-	check(err)
+	benchkit.Check(err)
 	if strings.Contains(string(out), "Non-2xx") {
 		panic("wrk saw errors for " + url + ":\n" + string(out))
 	}
@@ -285,7 +285,7 @@ func wrk(url string, conc int, d time.Duration) float64 {
 func download(url string) float64 {
 	t0 := time.Now()
 	out, err := exec.Command("curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}", url).Output()
-	check(err)
+	benchkit.Check(err)
 	n, _ := strconv.ParseFloat(string(out), 64)
 	return n / 1e6 / time.Since(t0).Seconds()
 }
@@ -298,11 +298,11 @@ type server struct {
 func start(bin, data string) *server {
 	addrFile := data + ".addr"
 	cfg := data + ".yaml"
-	check(os.WriteFile(cfg, []byte("log: {level: warn}\nrepositories:\n  - {key: maven-bench, format: maven, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
+	benchkit.Check(os.WriteFile(cfg, []byte("log: {level: warn}\nrepositories:\n  - {key: maven-bench, format: maven, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--config", cfg)
 	cmd.Env = append(os.Environ(), "COFFER_ADMIN_PASSWORD="+pw)
 	cmd.Stderr = os.Stderr
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	for i := 0; i < 300; i++ {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
 			return &server{cmd: cmd, url: "http://" + string(b)}
@@ -317,16 +317,10 @@ func (s *server) stop() {
 	s.cmd.Wait()
 }
 
-func check(err error) {
-	if err != nil {
-		panic(err)
-	}
-}
-
 func run(name string, args ...string) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
+	benchkit.Check(cmd.Run())
 }
 
 func human(n int64) string {
@@ -340,20 +334,3 @@ func human(n int64) string {
 }
 
 // alternate runs a and b in turns n times each and returns their medians.
-func alternate(n int, a, b func() float64) (float64, float64) {
-	va, vb := make([]float64, n), make([]float64, n)
-	for i := 0; i < n; i++ {
-		va[i], vb[i] = a(), b()
-	}
-	sort.Float64s(va)
-	sort.Float64s(vb)
-	return va[n/2], vb[n/2]
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"net"
 	"net/http"
@@ -117,7 +118,7 @@ func main() {
 	fmt.Printf("## Issue 4 — npm format (%s)\n\n", time.Now().Format("2006-01-02"))
 	fmt.Printf("Machine: %d vCPUs (%s), %s; Go %s, node %s, npm %s; load average %s at the start, %s at the end.\n"+
 		"wrk -t2 -c%d, %s per run, median of %d runs, every request rotating over the %d packages (%d names).\n\n",
-		runtime.NumCPU(), cpuModel(), osName(), strings.TrimPrefix(runtime.Version(), "go"), version("node"), version("npm"),
+		runtime.NumCPU(), benchkit.CPUModel(), osName(), strings.TrimPrefix(runtime.Version(), "go"), version("node"), version("npm"),
 		loadStart, loadEnd, *conc, *dur, *runs, len(pkgs), len(names))
 	fmt.Println("| measurement | Coffer | Verdaccio 6.8.0 | static files | Coffer ÷ Verdaccio | target |")
 	fmt.Println("|---|---|---|---|---|---|")
@@ -440,16 +441,6 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			return strings.TrimSpace(line[strings.Index(line, ":")+1:])
-		}
-	}
-	return runtime.GOARCH
 }
 
 func osName() string {

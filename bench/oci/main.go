@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"net"
 	"net/http"
@@ -56,7 +57,7 @@ type target struct {
 func main() {
 	flag.Parse()
 	root, err := os.MkdirTemp("", "coffer-oci-bench")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(root)
 	bin := filepath.Join(root, "coffer")
 	run("go", "build", "-o", bin, "./cmd/coffer")
@@ -87,7 +88,7 @@ func main() {
 		// A small image to GET, and a 1 KiB blob.
 		img, _ := random.Image(1024, 1)
 		ref := mustRef(t.url, "bench/small:latest")
-		check(remote.Write(ref, img, remote.WithUserAgent("bench"), auth(t)))
+		benchkit.Check(remote.Write(ref, img, remote.WithUserAgent("bench"), auth(t)))
 		m1 := wrk(t, "/v2/bench/small/manifests/latest", 1, *dur)
 		m32 := wrk(t, "/v2/bench/small/manifests/latest", 32, *dur)
 		blob := putBlob(t, "bench/small", randBytes(1024))
@@ -172,30 +173,30 @@ func (t *target) sample() {
 
 func freePort() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	defer l.Close()
 	return l.Addr().String()
 }
 
 func startCoffer(bin, data string) *server {
-	check(os.MkdirAll(data, 0o755))
+	benchkit.Check(os.MkdirAll(data, 0o755))
 	cfg := data + ".yaml"
-	check(os.WriteFile(cfg, []byte("log: {level: error}\nrepositories:\n  - {key: bench, format: oci, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
+	benchkit.Check(os.WriteFile(cfg, []byte("log: {level: error}\nrepositories:\n  - {key: bench, format: oci, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
 	addr := freePort()
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", addr, "--config", cfg)
 	cmd.Env = append(os.Environ(), "COFFER_ADMIN_PASSWORD=bench-admin-password")
 	cmd.Stderr = os.Stderr
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	waitUp("http://" + addr + "/healthz")
 	t := &target{name: "coffer", url: "http://" + addr, cmd: cmd, pid: cmd.Process.Pid}
 	return &server{target: t, quit: make(chan struct{}), stop: func() { cmd.Process.Kill(); cmd.Wait() }}
 }
 
 func startDistribution(bin, data string) *server {
-	check(os.MkdirAll(data, 0o755))
+	benchkit.Check(os.MkdirAll(data, 0o755))
 	addr := freePort()
 	cfg := data + ".yml"
-	check(os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
+	benchkit.Check(os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
 log: {level: error}
 storage:
   filesystem: {rootdirectory: %s}
@@ -205,7 +206,7 @@ http: {addr: %s}
 	cmd := exec.Command(bin, "serve", cfg)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 	cmd.Stderr = io.Discard
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	waitUp("http://" + addr + "/v2/")
 	t := &target{name: "distribution", url: "http://" + addr, cmd: cmd, pid: cmd.Process.Pid}
 	return &server{target: t, quit: make(chan struct{}), stop: func() { cmd.Process.Kill(); cmd.Wait() }}
@@ -235,7 +236,7 @@ func wrk(t *target, path string, conns int, d time.Duration) float64 {
 	args := []string{"-t", strconv.Itoa(min(conns, 2)), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
 		"-H", "Accept: application/vnd.oci.image.manifest.v1+json", t.url + path}
 	out, err := exec.Command("wrk", args...).CombinedOutput()
-	check(err)
+	benchkit.Check(err)
 	for _, line := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "Requests/sec:" {
 			v, _ := strconv.ParseFloat(f[1], 64)
@@ -253,7 +254,7 @@ func putBlob(t *target, repoName string, b []byte) string {
 	req, _ := http.NewRequest("POST", t.url+"/v2/"+repoName+"/blobs/uploads/?digest="+d, bytes.NewReader(b))
 	basicIf(t, req)
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		// Distribution answers 202 to a POST with body; finish it.
@@ -265,7 +266,7 @@ func putBlob(t *target, repoName string, b []byte) string {
 			}
 			req, _ = http.NewRequest("PUT", abs(t, loc)+sep+"digest="+d, bytes.NewReader(b))
 			resp, err = http.DefaultClient.Do(req)
-			check(err)
+			benchkit.Check(err)
 			resp.Body.Close()
 		}
 		if resp.StatusCode != 201 {
@@ -303,13 +304,13 @@ func pushImages(t *target, n int) (float64, time.Duration) {
 	for i := range imgs {
 		layer := static.NewLayer(randBytes(1<<20), types.OCILayer)
 		img, err := mutate.AppendLayers(empty.Image, layer)
-		check(err)
+		benchkit.Check(err)
 		img, err = mutate.Config(img, v1.Config{Labels: map[string]string{"n": strconv.Itoa(i)}})
-		check(err)
+		benchkit.Check(err)
 		_, err = img.Digest()
-		check(err)
+		benchkit.Check(err)
 		_, err = img.RawConfigFile()
-		check(err)
+		benchkit.Check(err)
 		imgs[i] = img
 	}
 	jobs := make(chan int)
@@ -323,7 +324,7 @@ func pushImages(t *target, n int) (float64, time.Duration) {
 				img := imgs[i]
 				ref := mustRef(t.url, fmt.Sprintf("bench/img:%d", i))
 				t0 := time.Now()
-				check(remote.Write(ref, img, auth(t)))
+				benchkit.Check(remote.Write(ref, img, auth(t)))
 				mu.Lock()
 				lat = append(lat, time.Since(t0))
 				mu.Unlock()
@@ -351,12 +352,12 @@ func pullImages(t *target, n int) (float64, time.Duration) {
 			for i := range jobs {
 				t0 := time.Now()
 				img, err := remote.Image(mustRef(t.url, fmt.Sprintf("bench/img:%d", i)), auth(t))
-				check(err)
+				benchkit.Check(err)
 				layers, err := img.Layers()
-				check(err)
+				benchkit.Check(err)
 				for _, l := range layers {
 					rc, err := l.Compressed()
-					check(err)
+					benchkit.Check(err)
 					io.Copy(io.Discard, rc)
 					rc.Close()
 				}
@@ -386,7 +387,7 @@ func bigUpload(t *target, n int64) float64 {
 	req, _ := http.NewRequest("POST", t.url+"/v2/bench/big/blobs/uploads/", nil)
 	basicIf(t, req)
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	resp.Body.Close()
 	loc := abs(t, resp.Header.Get("Location"))
 	req, _ = http.NewRequest("PATCH", loc, src)
@@ -394,7 +395,7 @@ func bigUpload(t *target, n int64) float64 {
 	req.Header.Set("Content-Type", "application/octet-stream")
 	basicIf(t, req)
 	resp, err = http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	resp.Body.Close()
 	if resp.StatusCode != 202 {
 		panic(fmt.Sprintf("%s: PATCH %d", t.name, resp.StatusCode))
@@ -407,7 +408,7 @@ func bigUpload(t *target, n int64) float64 {
 	req, _ = http.NewRequest("PUT", loc+sep+"digest="+d, nil)
 	basicIf(t, req)
 	resp, err = http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		panic(fmt.Sprintf("%s: PUT %d", t.name, resp.StatusCode))
@@ -422,7 +423,7 @@ func bigPull(t *target, n int64) float64 {
 		basicIf(t, req)
 		t0 := time.Now()
 		resp, err := http.DefaultClient.Do(req)
-		check(err)
+		benchkit.Check(err)
 		got, _ := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if got != n {
@@ -450,7 +451,7 @@ func sha256Speed() float64 {
 // over one loopback TCP connection, in MiB/s.
 func loopbackSpeed(n int64) float64 {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	defer l.Close()
 	go func() {
 		c, err := l.Accept()
@@ -461,7 +462,7 @@ func loopbackSpeed(n int64) float64 {
 		c.Close()
 	}()
 	c, err := net.Dial("tcp", l.Addr().String())
-	check(err)
+	benchkit.Check(err)
 	t0 := time.Now()
 	got, _ := io.Copy(io.Discard, c)
 	return float64(got) / (1 << 20) / time.Since(t0).Seconds()
@@ -496,13 +497,13 @@ func randBytes(n int) []byte {
 
 func mustRef(base, repo string) name.Reference {
 	r, err := name.ParseReference(strings.TrimPrefix(base, "http://")+"/"+repo, name.Insecure)
-	check(err)
+	benchkit.Check(err)
 	return r
 }
 
 func mustAbs(p string) string {
 	a, err := filepath.Abs(p)
-	check(err)
+	benchkit.Check(err)
 	return a
 }
 
@@ -542,11 +543,5 @@ func cpuModel() string {
 func run(name string, args ...string) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
-}
-
-func check(err error) {
-	if err != nil {
-		panic(err)
-	}
+	benchkit.Check(cmd.Run())
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
@@ -29,7 +30,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +44,7 @@ func main() {
 	bigSize := flag.Int64("big", 256<<20, "bytes of the large wheel for the download throughput")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "coffer-bench-pypi")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	for _, tool := range []string{"wrk", "/usr/bin/python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -53,7 +53,7 @@ func main() {
 		}
 	}
 
-	load0 := loadavg()
+	load0 := benchkit.Loadavg()
 	bin := filepath.Join(dir, "coffer")
 	run("go", "build", "-o", bin, "./cmd/coffer")
 	srv := start(bin, filepath.Join(dir, "data"))
@@ -113,17 +113,17 @@ func main() {
 	waitChecksums(srv.url, big.path())
 	// The machine is shared: Coffer and the static server take turns, so
 	// that a change of load hits both.
-	bigMBs, staticBigMBs := alternate(5, func() float64 { return download(base + big.path()) },
+	bigMBs, staticBigMBs := benchkit.Alternate(5, func() float64 { return download(base + big.path()) },
 		func() float64 { return download(staticURL + "/" + big.path()) })
 
 	venv := filepath.Join(dir, "venv")
 	run("/usr/bin/python3", "-m", "venv", venv)
 	pip := filepath.Join(venv, "bin", "pip")
-	pipSecs, staticPipSecs := alternate(*runs, func() float64 { return pipInstall(pip, dir, base+"simple/") },
+	pipSecs, staticPipSecs := benchkit.Alternate(*runs, func() float64 { return pipInstall(pip, dir, base+"simple/") },
 		func() float64 { return pipInstall(pip, dir, staticURL+"/simple/") })
 
-	fmt.Printf("\nMachine: %s, %d CPUs, %s; %s; load average at the start %s, at the end %s\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(),
-		time.Now().UTC().Format("2006-01-02"), load0, loadavg())
+	fmt.Printf("\nMachine: %s, %d CPUs, %s; %s; load average at the start %s, at the end %s\n\n", benchkit.CPUModel(), runtime.NumCPU(), runtime.Version(),
+		time.Now().UTC().Format("2006-01-02"), load0, benchkit.Loadavg())
 	fmt.Println("| measurement | Coffer | static PEP 503 tree (python3 -m http.server) | Coffer ÷ static |")
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| simple page of a 500-file project, HTML, %s (%d connections, %s, wrk) | %.0f req/s | %.0f req/s | %.1f× |\n", human(htmlSize), *conc, *dur, htmlRPS, staticPageRPS, htmlRPS/staticPageRPS)
@@ -167,7 +167,7 @@ func makeWheel(name, version string, requires []string, payload int64, seed uint
 	var record strings.Builder
 	add := func(path string, body []byte, method uint16) {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: path, Method: method})
-		check(err)
+		benchkit.Check(err)
 		w.Write(body)
 		s := sha256.Sum256(body)
 		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", path, base64.RawURLEncoding.EncodeToString(s[:]), len(body))
@@ -183,9 +183,9 @@ func makeWheel(name, version string, requires []string, payload int64, seed uint
 	add(di+"WHEEL", []byte("Wheel-Version: 1.0\nGenerator: coffer-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"), zip.Deflate)
 	record.WriteString(di + "RECORD,,\n")
 	w, err := zw.Create(di + "RECORD")
-	check(err)
+	benchkit.Check(err)
 	io.WriteString(w, record.String())
-	check(zw.Close())
+	benchkit.Check(zw.Close())
 	return dist{project: name, version: version, filename: mod + "-" + version + "-py3-none-any.whl", body: b.Bytes(), metadata: md}
 }
 
@@ -199,7 +199,7 @@ func makeSdist(name, version string, seed uint64) dist {
 		w, _ := zw.Create(p)
 		io.WriteString(w, c)
 	}
-	check(zw.Close())
+	benchkit.Check(zw.Close())
 	return dist{project: name, version: version, filename: name + "-" + version + ".zip", body: b.Bytes(), metadata: md}
 }
 
@@ -223,7 +223,7 @@ func uploadDist(base string, d dist) {
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.SetBasicAuth("admin", pw)
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -238,27 +238,27 @@ func writeStatic(root, project string, ds []dist) {
 	page.WriteString("<!DOCTYPE html>\n<html><head><title>Links for " + project + "</title></head><body><h1>Links for " + project + "</h1>\n")
 	for _, d := range ds {
 		p := filepath.Join(root, d.path())
-		check(os.MkdirAll(filepath.Dir(p), 0o755))
-		check(os.WriteFile(p, d.body, 0o644))
+		benchkit.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+		benchkit.Check(os.WriteFile(p, d.body, 0o644))
 		s := sha256.Sum256(d.body)
 		fmt.Fprintf(&page, "<a href=\"../../%s#sha256=%s\" data-requires-python=\"&gt;=3.7\">%s</a><br/>\n", d.path(), hex.EncodeToString(s[:]), d.filename)
 	}
 	page.WriteString("</body></html>\n")
 	idx := filepath.Join(root, "simple", project, "index.html")
-	check(os.MkdirAll(filepath.Dir(idx), 0o755))
-	check(os.WriteFile(idx, []byte(page.String()), 0o644))
+	benchkit.Check(os.MkdirAll(filepath.Dir(idx), 0o755))
+	benchkit.Check(os.WriteFile(idx, []byte(page.String()), 0o644))
 }
 
 var staticAddr string
 
 func startStatic(root string) *exec.Cmd {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Check(err)
 	staticAddr = l.Addr().String()
 	l.Close()
 	port := staticAddr[strings.LastIndex(staticAddr, ":")+1:]
 	cmd := exec.Command("/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, port)
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	for i := 0; i < 100; i++ {
 		if resp, err := http.Get("http://" + staticAddr + "/simple/"); err == nil {
 			resp.Body.Close()
@@ -278,7 +278,7 @@ func wrk(url string, conc int, d time.Duration, headers ...string) float64 {
 	}
 	header := strings.Join(headers, "; ")
 	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
-	check(err)
+	benchkit.Check(err)
 	if strings.Contains(string(out), "Non-2xx") {
 		panic("wrk saw errors for " + url + ":\n" + string(out))
 	}
@@ -300,7 +300,7 @@ func pageSize(url, accept, encoding string) int64 {
 		req.Header.Set("Accept-Encoding", encoding)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	n, _ := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return n
@@ -309,7 +309,7 @@ func pageSize(url, accept, encoding string) int64 {
 func download(url string) float64 {
 	t0 := time.Now()
 	out, err := exec.Command("curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}", url).Output()
-	check(err)
+	benchkit.Check(err)
 	n, _ := strconv.ParseFloat(string(out), 64)
 	return n / 1e6 / time.Since(t0).Seconds()
 }
@@ -318,7 +318,7 @@ func download(url string) float64 {
 // directory with no pip cache, and returns the seconds it took.
 func pipInstall(pip, dir, index string) float64 {
 	target, err := os.MkdirTemp(dir, "target")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(target)
 	cmd := exec.Command(pip, "install", "--no-cache-dir", "--target", target, "--index-url", index, "bench-app")
 	cmd.Env = cleanPipEnv(dir)
@@ -349,7 +349,7 @@ func cleanPipEnv(home string) []string {
 
 func pipVersion(pip string) string {
 	out, err := exec.Command(pip, "--version").Output()
-	check(err)
+	benchkit.Check(err)
 	return strings.Fields(string(out))[1]
 }
 
@@ -361,11 +361,11 @@ type server struct {
 func start(bin, data string) *server {
 	addrFile := data + ".addr"
 	cfg := data + ".yaml"
-	check(os.WriteFile(cfg, []byte("log: {level: warn}\nrepositories:\n  - {key: bench, format: pypi, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
+	benchkit.Check(os.WriteFile(cfg, []byte("log: {level: warn}\nrepositories:\n  - {key: bench, format: pypi, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--config", cfg)
 	cmd.Env = append(os.Environ(), "COFFER_ADMIN_PASSWORD="+pw)
 	cmd.Stderr = os.Stderr
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	for i := 0; i < 300; i++ {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
 			return &server{cmd: cmd, url: "http://" + string(b)}
@@ -380,16 +380,10 @@ func (s *server) stop() {
 	s.cmd.Wait()
 }
 
-func check(err error) {
-	if err != nil {
-		panic(err)
-	}
-}
-
 func run(name string, args ...string) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
+	benchkit.Check(cmd.Run())
 }
 
 func human(n int64) string {
@@ -403,15 +397,6 @@ func human(n int64) string {
 }
 
 // alternate runs a and b in turns n times each and returns their medians.
-func alternate(n int, a, b func() float64) (float64, float64) {
-	va, vb := make([]float64, n), make([]float64, n)
-	for i := 0; i < n; i++ {
-		va[i], vb[i] = a(), b()
-	}
-	sort.Float64s(va)
-	sort.Float64s(vb)
-	return va[n/2], vb[n/2]
-}
 
 // waitChecksums waits until the background filler has computed the sha1
 // of a large upload (it would compete with the measurement).
@@ -420,7 +405,7 @@ func waitChecksums(base, path string) {
 		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/repositories/bench/artifacts/"+path, nil)
 		req.SetBasicAuth("admin", pw)
 		resp, err := http.DefaultClient.Do(req)
-		check(err)
+		benchkit.Check(err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if bytes.Contains(b, []byte(`"sha1": "`)) || bytes.Contains(b, []byte(`"sha1":"`)) {
@@ -431,22 +416,5 @@ func waitChecksums(base, path string) {
 	panic("checksums never filled in: " + path)
 }
 
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			return strings.TrimSpace(line[strings.Index(line, ":")+1:])
-		}
-	}
-	return "unknown CPU"
-}
-
 // loadavg is the 1-minute load average: this machine's cores are shared,
 // and the figures mean little without it.
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"github.com/cofferhq/coffer/bench/internal/benchkit"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -38,7 +39,7 @@ func main() {
 	flag.Parse()
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "coffer-bench")
-		check(err)
+		benchkit.Check(err)
 		defer os.RemoveAll(d)
 		*dir = d
 	}
@@ -127,16 +128,10 @@ func main() {
 		human(*rssSize), float64(idle)/1024, float64(peak.Load())/1024)
 }
 
-func check(err error) {
-	if err != nil {
-		panic(err)
-	}
-}
-
 func run(name string, args ...string) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	check(cmd.Run())
+	benchkit.Check(cmd.Run())
 }
 
 func mb(n int64) float64 { return float64(n) / 1e6 }
@@ -177,11 +172,11 @@ func start(bin, data string) *server {
 	addrFile := data + ".addr"
 	os.Remove(addrFile)
 	cfg := data + ".yaml"
-	check(os.WriteFile(cfg, []byte("log: {level: warn}\nrepositories:\n  - {key: bench, format: raw, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
+	benchkit.Check(os.WriteFile(cfg, []byte("log: {level: warn}\nrepositories:\n  - {key: bench, format: raw, kind: local, tier: dev, anonymous_read: true}\n"), 0o644))
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--config", cfg)
 	cmd.Env = append(os.Environ(), "COFFER_ADMIN_PASSWORD="+pw)
 	cmd.Stderr = os.Stderr
-	check(cmd.Start())
+	benchkit.Check(cmd.Start())
 	for i := 0; i < 300; i++ {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
 			return &server{cmd: cmd, url: "http://" + string(b)}
@@ -224,11 +219,11 @@ func (g *genReader) Read(p []byte) (int, error) {
 
 func upload(url string, n int64, seed uint64) {
 	req, err := http.NewRequest(http.MethodPut, url, newGen(n, seed))
-	check(err)
+	benchkit.Check(err)
 	req.ContentLength = n
 	req.SetBasicAuth("admin", pw)
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -238,11 +233,11 @@ func upload(url string, n int64, seed uint64) {
 
 func writeSource(path string, n int64, seed uint64) {
 	f, err := os.Create(path)
-	check(err)
+	benchkit.Check(err)
 	_, err = io.Copy(f, newGen(n, seed))
-	check(err)
-	check(f.Sync()) // its writeback must not compete with the measured upload
-	check(f.Close())
+	benchkit.Check(err)
+	benchkit.Check(f.Sync()) // its writeback must not compete with the measured upload
+	benchkit.Check(f.Close())
 }
 
 // waitChecksums waits until the server has filled in the md5 of an asset.
@@ -251,7 +246,7 @@ func waitChecksums(base, path string) {
 		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/repositories/bench/artifacts/"+path, nil)
 		req.SetBasicAuth("admin", pw)
 		resp, err := http.DefaultClient.Do(req)
-		check(err)
+		benchkit.Check(err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if bytes.Contains(b, []byte(`"md5"`)) {
@@ -267,7 +262,7 @@ func waitChecksums(base, path string) {
 func smallGets(url string, conc int, d time.Duration) (float64, string) {
 	if path, err := exec.LookPath("wrk"); err == nil {
 		out, err := exec.Command(path, "-t2", fmt.Sprintf("-c%d", conc), fmt.Sprintf("-d%ds", int(d.Seconds())), url).CombinedOutput()
-		check(err)
+		benchkit.Check(err)
 		for _, line := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(line); len(f) == 2 && f[0] == "Requests/sec:" {
 				v, _ := strconv.ParseFloat(f[1], 64)
@@ -344,15 +339,15 @@ func med(v []float64) float64 {
 // copyFsync copies src to a new file dst, fsyncs it, and returns MB/s.
 func copyFsync(src, dst string) float64 {
 	in, err := os.Open(src)
-	check(err)
+	benchkit.Check(err)
 	defer in.Close()
 	out, err := os.Create(dst)
-	check(err)
+	benchkit.Check(err)
 	t0 := time.Now()
 	n, err := io.CopyBuffer(out, in, make([]byte, 1<<20))
-	check(err)
-	check(out.Sync())
+	benchkit.Check(err)
+	benchkit.Check(out.Sync())
 	d := time.Since(t0)
-	check(out.Close())
+	benchkit.Check(out.Close())
 	return mb(n) / d.Seconds()
 }

@@ -16,8 +16,10 @@ import (
 
 	"github.com/cofferhq/coffer/internal/app"
 	"github.com/cofferhq/coffer/internal/backup"
+	"github.com/cofferhq/coffer/internal/blob"
 	s3store "github.com/cofferhq/coffer/internal/blob/s3"
 	"github.com/cofferhq/coffer/internal/config"
+	"github.com/cofferhq/coffer/internal/meta"
 )
 
 // The storage commands (backup, restore, verify) work on an instance's
@@ -47,6 +49,15 @@ func (s *storageFlags) config() (config.Config, error) {
 		return cfg, fmt.Errorf("--output %q is not one of text, json", s.output)
 	}
 	return cfg, nil
+}
+
+// open opens the instance's stores as `coffer serve` would.
+func (s *storageFlags) open(ctx context.Context) (meta.Store, blob.Store, error) {
+	cfg, err := s.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	return app.OpenStorage(ctx, cfg, nil)
 }
 
 func (s *storageFlags) print(w io.Writer, v any, kv ...string) error {
@@ -111,13 +122,9 @@ func backupCmd(log *slog.Logger) *cobra.Command {
 	cmd.Flags().StringVar(&to, "to", "", "backup directory (created if needed), or s3://bucket/prefix (COFFER_BACKUP_S3_* environment)")
 	cmd.MarkFlagRequired("to")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := s.config()
-		if err != nil {
-			return err
-		}
 		ctx, stop := signalContext(cmd)
 		defer stop()
-		store, blobs, err := app.OpenStorage(ctx, cfg, nil)
+		store, blobs, err := s.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -202,13 +209,9 @@ func verifyCmd(log *slog.Logger) *cobra.Command {
 	s.add(cmd)
 	cmd.Flags().BoolVar(&quick, "quick", false, "check existence and sizes only, do not hash contents")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := s.config()
-		if err != nil {
-			return err
-		}
 		ctx, stop := signalContext(cmd)
 		defer stop()
-		store, blobs, err := app.OpenStorage(ctx, cfg, nil)
+		store, blobs, err := s.open(ctx)
 		if err != nil {
 			return err
 		}
