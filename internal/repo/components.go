@@ -130,14 +130,8 @@ func (m *Manager) changed(repoID string) {
 	if len(hooks) == 0 {
 		return
 	}
-	key := ""
 	m.mu.RLock()
-	for _, r := range m.repos {
-		if r.ID == repoID {
-			key = r.Key
-			break
-		}
-	}
+	key := m.keys[repoID]
 	m.mu.RUnlock()
 	for _, h := range hooks {
 		h(key)

@@ -30,6 +30,7 @@ type Manager struct {
 
 	mu    sync.RWMutex
 	repos map[string]*Repository
+	keys  map[string]string // repository ID → key
 
 	client      *http.Client
 	fills       fills
@@ -118,16 +119,16 @@ func (m *Manager) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	repos := map[string]*Repository{}
+	repos, keys := map[string]*Repository{}, map[string]string{}
 	for _, row := range rows {
 		r, err := decodeRow(row)
 		if err != nil {
 			return err
 		}
-		repos[r.Key] = r
+		repos[r.Key], keys[r.ID] = r, r.Key
 	}
 	m.mu.Lock()
-	m.repos = repos
+	m.repos, m.keys = repos, keys
 	m.mu.Unlock()
 	return nil
 }

@@ -59,4 +59,3 @@ func (f *Format) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		io.WriteString(w, msg+"\n")
 	}
 }
-
